@@ -1,0 +1,1 @@
+"""The call archive: storage, recordings, REST API and post-call jobs."""

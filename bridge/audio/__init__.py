@@ -1,0 +1,1 @@
+"""Pure, synchronous audio: G.711 codecs, streaming resampler, WAV files."""

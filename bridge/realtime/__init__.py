@@ -1,0 +1,1 @@
+"""OpenAI Realtime: typed events (GA and beta dialects), session configuration, transports."""

@@ -1,0 +1,1 @@
+"""Simulated telephony peers: a Twilio Media Streams caller."""

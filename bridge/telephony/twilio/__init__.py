@@ -1,0 +1,1 @@
+"""Twilio: Media Streams codec (protocol.py), TwiML and signatures (webhook.py), call control (rest.py)."""

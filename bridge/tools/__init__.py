@@ -1,0 +1,1 @@
+"""Tool handlers the model can call: static, HTTP, Python and built-ins."""

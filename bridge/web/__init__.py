@@ -1,0 +1,1 @@
+"""The Starlette application: Twilio routes, health, metrics and the archive API."""
