@@ -1,8 +1,8 @@
 """G.711 mu-law and A-law <-> 16-bit little-endian PCM.
 
-``audioop`` is C and measured 10x faster than a numpy lookup table on a 160-sample frame
-(docs/benchmarks.md), so it is the implementation; on Python >= 3.13 the ``audioop-lts``
-package provides the same module.
+``audioop`` is C and measured 14x (decode) and 3x (encode) faster than bit-exact numpy lookup
+tables on a 160-sample frame (docs/benchmarks.md), so it is the implementation; on Python >= 3.13
+the ``audioop-lts`` package provides the same module.
 """
 
 from __future__ import annotations
