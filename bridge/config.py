@@ -10,7 +10,7 @@ from typing import Literal
 
 from bridge.errors import ConfigError
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "environment"]
 
 Dialect = Literal["ga", "beta"]
 AudioMode = Literal["passthrough", "pcm16"]
@@ -97,3 +97,8 @@ class Settings:
     def effective_realtime_url(self) -> str:
         """The Realtime WebSocket URL to dial (the public API unless overridden)."""
         return self.realtime_url or DEFAULT_REALTIME_URL
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment, for code that takes an ``env`` mapping (this module is the one reader)."""
+    return os.environ

@@ -17,9 +17,10 @@ from typing import BinaryIO, NamedTuple
 import numpy as np
 
 from bridge.audio.g711 import alaw_to_pcm16, ulaw_to_pcm16
+from bridge.audio.resample import resample
 from bridge.errors import ProtocolError
 
-__all__ = ["StreamingWavWriter", "WavAudio", "interleave_stereo", "read_wav", "write_wav"]
+__all__ = ["StreamingWavWriter", "WavAudio", "interleave_stereo", "mono_pcm16", "parse_wav", "read_wav", "write_wav"]
 
 StrPath = str | os.PathLike[str]
 
@@ -42,22 +43,6 @@ class WavAudio:
     pcm: bytes
 
 
-def read_wav(path: StrPath) -> WavAudio:
-    """Read a WAV file and convert it to PCM16.
-
-    Accepts 8-bit (unsigned) and 16-bit integer PCM, A-law (format 6) and mu-law (format 7), also when
-    wrapped in WAVE_FORMAT_EXTENSIBLE.
-
-    Raises:
-        ProtocolError: the file is not a well-formed WAV in one of those encodings; ``field`` names
-            the offending part.
-        OSError: the file cannot be read.
-    """
-    with open(path, "rb") as f:
-        data = f.read()
-    return _parse(data)
-
-
 class _Format(NamedTuple):
     decode: Callable[[bytes], bytes]  # stored samples -> PCM16 little-endian
     width: int  # bytes per stored sample
@@ -65,7 +50,16 @@ class _Format(NamedTuple):
     rate: int
 
 
-def _parse(data: bytes) -> WavAudio:
+def parse_wav(data: bytes) -> WavAudio:
+    """Decode a whole WAV file held in memory to PCM16.
+
+    Accepts 8-bit (unsigned) and 16-bit integer PCM, A-law (format 6) and mu-law (format 7), also when
+    wrapped in WAVE_FORMAT_EXTENSIBLE.
+
+    Raises:
+        ProtocolError: ``data`` is not a well-formed WAV in one of those encodings; ``field`` names
+            the offending part.
+    """
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
         raise ProtocolError("not a RIFF/WAVE file", field="riff")
     fmt: _Format | None = None
@@ -87,6 +81,31 @@ def _parse(data: bytes) -> WavAudio:
     if fmt is None:
         raise ProtocolError("no fmt chunk", field="fmt")
     raise ProtocolError("no data chunk", field="data")
+
+
+def read_wav(path: StrPath) -> WavAudio:
+    """Read a WAV file and convert it to PCM16, as :func:`parse_wav` does.
+
+    Raises:
+        ProtocolError: as :func:`parse_wav`.
+        OSError: the file cannot be read.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    return parse_wav(data)
+
+
+def mono_pcm16(audio: WavAudio, rate: int) -> bytes:
+    """``audio`` as mono PCM16 at ``rate``: channels averaged (rounded half to even), then resampled.
+
+    Raises:
+        ValueError: the two rates are too odd a pair to resample between (see ``resample``).
+    """
+    pcm = audio.pcm
+    if audio.channels > 1:
+        frames = np.frombuffer(pcm, dtype="<i2").reshape(-1, audio.channels)
+        pcm = frames.mean(axis=1).round().astype("<i2").tobytes()
+    return resample(pcm, audio.rate, rate)
 
 
 def _parse_fmt(body: bytes) -> _Format:

@@ -51,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``bridge call`` options to ``parser``."""
     parser.add_argument("--url", required=True, help="the bridge's media stream WebSocket URL (ws:// or wss://)")
     parser.add_argument(
-        "--play", type=Path, metavar="WAV", help="WAV to speak (8/16-bit PCM, any rate, mono or stereo)"
+        "--play", type=Path, metavar="WAV", help="WAV to speak (8/16-bit PCM or G.711, any rate, mono or stereo)"
     )
     parser.add_argument(
         "--record", type=Path, metavar="WAV", help="write what the caller heard here (8 kHz 16-bit mono WAV)"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import struct
 import wave
 from pathlib import Path
 
@@ -55,6 +56,21 @@ def test_other_rates_are_resampled_to_8khz_keeping_the_tone(tmp_path: Path) -> N
     peak_hz = np.argmax(spectrum) * 8000 / 3000
     assert abs(peak_hz - 1000.0) < 5.0
     assert 7000 < np.max(np.abs(pcm[500:3500])) < 9000
+
+
+def test_g711_wav_is_accepted(tmp_path: Path) -> None:
+    ulaw = pcm16_to_ulaw(tone(8000, 0.05).tobytes())
+    fmt = struct.pack("<HHIIHH", 7, 1, 8000, 8000, 1, 8)
+    riff = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", len(ulaw)) + ulaw
+    path = tmp_path / "u.wav"
+    path.write_bytes(b"RIFF" + struct.pack("<I", len(riff)) + riff)
+    assert read_wav_as_ulaw(path) == ulaw
+
+
+def test_a_rate_too_odd_to_resample_is_a_config_error(tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "odd.wav", tone(8001, 0.05).tobytes(), rate=8001, width=2, channels=1)
+    with pytest.raises(ConfigError, match="cannot read .*too fine a ratio"):
+        read_wav_as_ulaw(path)
 
 
 def test_24bit_is_refused(tmp_path: Path) -> None:

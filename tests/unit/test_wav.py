@@ -1,4 +1,5 @@
-"""WAV reading (PCM 8/16-bit, A-law, mu-law), writing, incremental recording and stereo interleaving."""
+"""WAV reading (PCM 8/16-bit, A-law, mu-law), writing, incremental recording, stereo interleaving and
+downmixing/resampling to mono."""
 
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ import pytest
 
 from bridge.audio import wav as wav_module
 from bridge.audio.g711 import alaw_to_pcm16, pcm16_to_alaw, pcm16_to_ulaw, ulaw_to_pcm16
-from bridge.audio.wav import StreamingWavWriter, WavAudio, interleave_stereo, read_wav, write_wav
+from bridge.audio.resample import resample
+from bridge.audio.wav import (
+    StreamingWavWriter,
+    WavAudio,
+    interleave_stereo,
+    mono_pcm16,
+    parse_wav,
+    read_wav,
+    write_wav,
+)
 from bridge.errors import ProtocolError
 
 SHARED_FILES = [
@@ -185,6 +195,34 @@ def test_malformed_files_raise_protocol_error(tmp_path: Path, content: bytes, me
     with pytest.raises(ProtocolError, match=message) as info:
         read_wav(path)
     assert info.value.field == field
+
+
+def test_parse_wav_decodes_bytes_as_read_wav_decodes_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "a.wav"
+    pcm = _ramp(160, 2)
+    write_wav(path, pcm, 16000, channels=2)
+    assert parse_wav(path.read_bytes()) == read_wav(path) == WavAudio(rate=16000, channels=2, pcm=pcm)
+    with pytest.raises(ProtocolError, match="not a RIFF/WAVE file") as info:
+        parse_wav(b"ID3\x03mp3 data")
+    assert info.value.field == "riff"
+
+
+def test_mono_pcm16_averages_channels_rounding_half_to_even() -> None:
+    frames = np.array([[100, 300], [-50, -150], [1, 2], [3, 4], [-1, -2], [32767, 32767]], dtype="<i2")
+    audio = WavAudio(rate=8000, channels=2, pcm=frames.tobytes())
+    assert np.frombuffer(mono_pcm16(audio, 8000), dtype="<i2").tolist() == [200, -100, 2, 4, -2, 32767]
+    three = WavAudio(rate=8000, channels=3, pcm=np.array([[3, 6, 9]], dtype="<i2").tobytes())
+    assert mono_pcm16(three, 8000) == np.array([6], dtype="<i2").tobytes()
+
+
+def test_mono_pcm16_resamples_with_the_bridge_resampler() -> None:
+    mono = _ramp(4410)
+    assert mono_pcm16(WavAudio(rate=44100, channels=1, pcm=mono), 8000) == resample(mono, 44100, 8000)
+    assert mono_pcm16(WavAudio(rate=8000, channels=1, pcm=mono), 8000) == mono
+    stereo = np.repeat(np.frombuffer(mono, dtype="<i2"), 2).tobytes()  # both channels equal
+    assert mono_pcm16(WavAudio(rate=44100, channels=2, pcm=stereo), 8000) == resample(mono, 44100, 8000)
+    with pytest.raises(ValueError, match="too fine a ratio"):
+        mono_pcm16(WavAudio(rate=8001, channels=1, pcm=mono), 8000)
 
 
 def test_block_align_must_match(tmp_path: Path) -> None:

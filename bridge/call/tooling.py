@@ -1,0 +1,268 @@
+"""Tooling: one call's tool calls and what follows them, for its CallSession (sans-I/O).
+
+The model's function calls are collected per response and run (``RunTools``) once the response is
+done; their results go back to the model together, and their effects are carried out: DTMF tones,
+holding the next response (wait), and ending the call. A hang-up or transfer waits until the caller has
+heard the goodbye or transfer announcement and everything queued before it (or a grace deadline
+passes); a barge-in during a transfer announcement cancels the transfer. Responses are paced here,
+one at a time, because a tool answer, a goodbye and an announcement are all responses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bridge.audio.dtmf import dtmf_ulaw
+from bridge.call.actions import RunTools, SendToCaller
+from bridge.call.config import CallConfig
+from bridge.call.outbox import Outbox
+from bridge.call.playback import PlaybackLedger
+from bridge.call.transcript import Transcript
+from bridge.realtime.events import ConversationItemCreate, ResponseCreate, ResponseFunctionCallArgumentsDone
+from bridge.telephony.events import HangUp, Transfer
+from bridge.tools.base import HangupEffect, SendDtmfEffect, ToolCall, ToolResult, TransferEffect, WaitEffect
+
+__all__ = ["Tooling", "say_exactly"]
+
+_DTMF_ITEM = "~dtmf"  # playback that belongs to no model item: never truncated
+
+
+def say_exactly(text: str) -> ResponseCreate:
+    """A response that speaks ``text`` verbatim (greetings, goodbyes, transfer announcements)."""
+    quoted = text.replace('"', "'")
+    return ResponseCreate(response={"instructions": f'Say exactly the following, and nothing else: "{quoted}"'})
+
+
+class Tooling:
+    """Tool calls, response pacing and the call's ending; owned and fed by a CallSession.
+
+    ``play(item_id, ulaw, now)`` is the session's way of sending audio to the caller. ``ready``
+    arguments tell whether the upstream session is configured and can take a response now.
+    """
+
+    def __init__(
+        self,
+        config: CallConfig,
+        out: Outbox,
+        ledger: PlaybackLedger,
+        transcript: Transcript,
+        play: Callable[[str, bytes, float], None],
+    ) -> None:
+        self._config = config
+        self._out = out
+        self._ledger = ledger
+        self._transcript = transcript
+        self._play = play
+        # Responses: one at a time.
+        self.active_response: str | None = None
+        self._response_wanted = False
+        # Tool calls.
+        self._calls_by_response: dict[str, dict[str, ToolCall]] = {}
+        self._tools_running = 0
+        self._dtmf_seq = 0
+        self.hold_until: float | None = None  # a wait effect holds the next response until then
+        # Ending the call after something is heard.
+        self._hangup_after_item: str | None = None
+        self._pending_end: HangUp | Transfer | None = None
+        self.end_deadline: float | None = None
+        self._end_requested = False
+        self._say_requested = False  # an announcement was asked for; its response has not started
+        self._say_response: str | None = None  # the announcement's response, while it runs
+        self._queued_say: str | None = None
+        self._polite_reason: str | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A response is running or tools have not answered yet."""
+        return self.active_response is not None or self._tools_running > 0
+
+    # -- responses -------------------------------------------------------------------------------
+
+    def request_response(self, ready: bool) -> None:
+        """Ask for a response now, or as soon as the active one is done (never two at once)."""
+        if self.active_response is None and ready:
+            self._out.send(ResponseCreate())
+        else:
+            self._response_wanted = True
+
+    def upstream_opened(self) -> None:
+        """A new upstream session has no response running."""
+        self.active_response = None
+
+    def upstream_ready(self) -> None:
+        """The upstream session is (again) ready: ask for a response that was wanted meanwhile."""
+        if self._response_wanted and self.active_response is None:
+            self._response_wanted = False
+            self._out.send(ResponseCreate())
+
+    def response_created(self, response_id: str) -> None:
+        self.active_response = response_id
+        if self._say_requested:
+            self._say_requested = False
+            self._say_response = response_id
+
+    def function_call_done(self, event: ResponseFunctionCallArgumentsDone) -> None:
+        if event.response_id is not None:
+            calls = self._calls_by_response.setdefault(event.response_id, {})
+            calls[event.call_id] = ToolCall(event.call_id, event.name or "", event.arguments)
+
+    def response_done(self, response_id: str, response: dict[str, Any], now: float) -> None:
+        """Run the response's function calls, or send the response that waited for this one."""
+        if response_id == self.active_response:
+            self.active_response = None
+        output = [item for item in response.get("output") or () if isinstance(item, dict)]
+        for item in output:
+            if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
+                # The item is the whole truth (beta's arguments.done carries no name).
+                call_id = item["call_id"]
+                calls = self._calls_by_response.setdefault(response_id, {})
+                known = calls.get(call_id)
+                calls[call_id] = ToolCall(
+                    call_id,
+                    str(item.get("name") or (known.name if known else "")),
+                    str(item.get("arguments") or (known.arguments if known else "")),
+                )
+        if response_id == self._say_response and self._say_response:
+            # Remember the announcement's item: a barge-in during it cancels a pending transfer.
+            self._say_response = None
+            self._hangup_after_item = next(
+                (item["id"] for item in output if item.get("type") == "message"), self._last_agent_item()
+            )
+        calls = self._calls_by_response.pop(response_id, {})
+        if calls and response.get("status") == "completed":
+            self._tools_running += 1
+            self._out.emit(RunTools(tuple(calls.values())))
+        elif self._response_wanted:
+            self._response_wanted = False
+            self._out.send(ResponseCreate())
+        self.maybe_finish(now)
+
+    # -- tools -----------------------------------------------------------------------------------
+
+    def run_dtmf_tool(self, tool: str) -> None:
+        """Run the tool a key press is mapped to (with no arguments)."""
+        self._dtmf_seq += 1
+        self._tools_running += 1
+        self._out.emit(RunTools((ToolCall(f"dtmf_{self._dtmf_seq}", tool, "{}", source="dtmf"),)))
+
+    def tool_results(self, results: list[ToolResult], now: float, ready: bool) -> None:
+        """Results of one RunTools batch: answer the model together, then carry out the effects."""
+        self._tools_running = max(0, self._tools_running - 1)
+        if self._out.ended:
+            return
+        answered = False
+        hold_s = 0.0
+        for result in results:
+            self._out.note(
+                "tool_call",
+                now,
+                {
+                    "call_id": result.call_id,
+                    "name": result.name,
+                    "arguments": result.arguments,
+                    "output": result.output,
+                    "status": result.status,
+                    "started_at_ms": result.started_at_ms,
+                    "duration_ms": result.duration_ms,
+                    "source": result.source,
+                },
+            )
+            if result.source == "model":
+                item = {"type": "function_call_output", "call_id": result.call_id, "output": result.output}
+                self._out.send(ConversationItemCreate(item=item))
+                answered = True
+        ending = False
+        for result in results:
+            for effect in result.effects:
+                if isinstance(effect, HangupEffect):
+                    ending = True
+                    self._end_after_speech(HangUp("agent_hangup"), effect.say, now)
+                elif isinstance(effect, TransferEffect):
+                    ending = True
+                    self._end_after_speech(Transfer(effect.to), effect.say, now)
+                elif isinstance(effect, SendDtmfEffect):
+                    self._play(_DTMF_ITEM, dtmf_ulaw(effect.digits), now)
+                elif isinstance(effect, WaitEffect):
+                    hold_s = max(hold_s, effect.seconds)
+        if ending or not answered:
+            return
+        if hold_s > 0:
+            self.hold_until = now + hold_s * 1000
+            return
+        self.request_response(ready)
+
+    def release_hold(self, now: float, ready: bool) -> None:
+        """Once a wait effect's hold is over, ask for the response it held back."""
+        if self.hold_until is not None and now >= self.hold_until:
+            self.hold_until = None
+            self.request_response(ready)
+
+    # -- ending ----------------------------------------------------------------------------------
+
+    def polite_end(self, reason: str, goodbye: str, now: float, ready: bool) -> None:
+        """End the call for ``reason`` after saying ``goodbye`` (unless an ending is already under way)."""
+        if self._end_requested:
+            return
+        self._polite_reason = reason
+        self._end_after_speech(HangUp(reason), goodbye if ready else None, now)
+
+    def caller_interrupted(self, muted_items: set[str], now: float) -> None:
+        """After a barge-in: the caller talked over the transfer announcement, so they did not agree to be moved."""
+        if isinstance(self._pending_end, Transfer) and self._hangup_after_item in muted_items:
+            self._out.note("tool_call", now, {"event": "transfer_cancelled", "to": self._pending_end.to})
+            self._pending_end = None
+            self._hangup_after_item = None
+            self.end_deadline = None
+            self._end_requested = False
+
+    def maybe_finish(self, now: float) -> None:
+        """Hang up or transfer if everything the caller should hear first has been heard."""
+        if self._pending_end is None or self._out.ended:
+            return
+        if self._queued_say is not None and self.active_response is None:
+            say, self._queued_say = self._queued_say, None
+            self._say(say)
+            return
+        if self.active_response is not None or self._say_requested or self._say_response is not None:
+            return
+        if not self._ledger.all_played:
+            return
+        self._finish(self._pending_end, now)
+
+    def expire(self, now: float) -> bool:
+        """Past the ending's grace deadline, hang up or transfer regardless; True if the call ended."""
+        if self.end_deadline is None or now < self.end_deadline:
+            return False
+        self._finish(self._pending_end or HangUp(self._polite_reason or "hangup"), now)
+        return True
+
+    def _end_after_speech(self, command: HangUp | Transfer, say: str | None, now: float) -> None:
+        """Hang up or transfer once the caller has heard ``say`` (if any) and everything before it."""
+        self._pending_end = command
+        self._end_requested = True
+        self.end_deadline = now + self._config.goodbye_grace_s * 1000
+        if say:
+            self._hangup_after_item = None
+            if self.active_response is None:
+                self._say(say)
+            else:
+                # The current reply finishes first; the announcement follows it.
+                self._response_wanted = False
+                self._queued_say = say
+        self.maybe_finish(now)
+
+    def _say(self, text: str) -> None:
+        self._out.send(say_exactly(text))
+        self._say_requested = True
+
+    def _finish(self, command: HangUp | Transfer, now: float) -> None:
+        self._pending_end = None
+        self._out.emit(SendToCaller(command))
+        self._out.end("transfer" if isinstance(command, Transfer) else command.reason, now)
+
+    def _last_agent_item(self) -> str | None:
+        for seg in reversed(self._transcript.segments):
+            if seg.speaker == "agent":
+                return seg.item_id
+        return None
