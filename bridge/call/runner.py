@@ -201,10 +201,6 @@ class CallRunner:
             self.session.receive_telephony(CallStopped(reason), self._now())
             await self._flush()
 
-    @property
-    def ended(self) -> bool:
-        return self._ended.is_set()
-
     def _spawn(self, coro: Coroutine[Any, Any, None], role: str) -> None:
         task = asyncio.create_task(coro, name=f"bridge-call-{self.number}:{role}")
         self._tasks.add(task)
@@ -233,12 +229,12 @@ class CallRunner:
         for action in self.session.actions():
             if isinstance(action, Note):
                 self._observe(action)
+        # Both legs close together: the upstream's closing handshake must not hold up the caller's.
+        closing = [*self._closing, self._media.close(1000)]
         transport, self._transport = self._transport, None
         if transport is not None:
-            await _close_quietly(transport)
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
-        await self._media.close(1000)
+            closing.append(_close_quietly(transport))
+        await asyncio.gather(*closing, return_exceptions=True)
 
     # -- pumps ---------------------------------------------------------------------------------
 
