@@ -338,9 +338,18 @@ class CallSession:
             self._mark_cut(item_id, end_ms)
         if self._tooling.active_response is not None:
             self._muted_response = self._tooling.active_response
-            self._out.send(ResponseCancel())
+            if not self._server_interrupts:
+                # With interrupt_response the server cancels the response itself on speech_started;
+                # a second cancel would only earn a response_cancel_not_active error.
+                self._out.send(ResponseCancel())
         self._tooling.caller_interrupted(self._muted_items, now)
         self._out.note("barge_in", now, {"truncated": truncated})
+
+    @property
+    def _server_interrupts(self) -> bool:
+        """True when server VAD cancels the active response on speech_started by itself."""
+        detection = self.config.session.turn_detection
+        return bool(detection and detection.get("interrupt_response", True))
 
     def _mark_cut(self, item_id: str, heard_ms: int) -> None:
         seg = self.transcript.get(item_id)

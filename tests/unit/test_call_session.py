@@ -149,8 +149,13 @@ def test_agent_audio_goes_out_with_one_mark_per_delta() -> None:
     assert [len(p.payload) for p in plays] == [800, 800, 800]
 
 
+MANUAL_INTERRUPT = CallConfig(
+    session=SessionSettings(turn_detection={"type": "server_vad", "interrupt_response": False})
+)
+
+
 def test_barge_in_clears_truncates_the_heard_item_and_cancels_active_response() -> None:
-    h = Harness()
+    h = Harness(MANUAL_INTERRUPT)
     h.start()
     rid, marks = h.response("item_a", 3)  # 300 ms, response still active
     h.at(100).tel(MarkPlayed(marks[0]))
@@ -413,3 +418,13 @@ def test_caller_hangup_ends_call() -> None:
     assert EndCall("caller_hangup") in h.tel(CallStopped())
     assert h.session.ended
     assert h.tel(AudioReceived(SPEECH)) == []
+
+
+def test_barge_in_leaves_cancelling_to_the_server_when_it_interrupts() -> None:
+    h = Harness()  # default turn detection: interrupt_response true
+    h.start()
+    rid, marks = h.response("item_a", 3)
+    out = h.at(50).rt(InputAudioBufferSpeechStarted(0, "item_user", event_id="e"))
+    assert upstream(out) == [ConversationItemTruncate(item_id="item_a", content_index=0, audio_end_ms=50)]
+    # The cut response's late deltas are still dropped.
+    assert to_caller(h.rt(ResponseOutputAudioDelta(rid, "item_a", 0, 0, b"\x55" * 800, event_id="e"))) == []
