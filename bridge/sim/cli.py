@@ -16,8 +16,10 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bridge.errors import ConfigError
 from bridge.sim.caller import DTMF_DIGITS, Caller, CallResult
 from bridge.sim.playback import BYTES_PER_MS
+from bridge.sim.stream import MULAW_SILENCE
 from bridge.sim.wavfile import read_wav_as_ulaw, write_ulaw_as_wav
 
 __all__ = ["add_arguments", "run", "summarize"]
@@ -52,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", required=True, help="the bridge's media stream WebSocket URL (ws:// or wss://)")
     parser.add_argument(
         "--play", type=Path, metavar="WAV", help="WAV to speak (8/16-bit PCM or G.711, any rate, mono or stereo)"
+    )
+    parser.add_argument(
+        "--speak-at",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="start speaking --play after S seconds of silence, e.g. to let the greeting finish (default 0)",
     )
     parser.add_argument(
         "--record", type=Path, metavar="WAV", help="write what the caller heard here (8 kHz 16-bit mono WAV)"
@@ -116,9 +125,13 @@ def run(args: argparse.Namespace) -> int:
     if args.to_number is not None:
         parameters["To"] = args.to_number
     parameters.update(args.param)
+    if args.speak_at < 0:
+        raise ConfigError(f"--speak-at must be >= 0, not {args.speak_at}")
+    speech = read_wav_as_ulaw(args.play) if args.play is not None else b""
+    lead_in = bytes([MULAW_SILENCE]) * int(args.speak_at * 1000 * BYTES_PER_MS) if speech else b""
     caller = Caller(
         args.url,
-        audio=read_wav_as_ulaw(args.play) if args.play is not None else b"",
+        audio=lead_in + speech,
         parameters=parameters,
         dtmf=args.dtmf,
         seconds=args.seconds,

@@ -181,3 +181,25 @@ async def test_ctrl_c_hangs_up_and_still_writes_the_recording(tmp_path: Path) ->
     assert "ended by hangup" in stdout.decode()
     assert side.log[-1].json["event"] == "stop"
     assert ulaw_to_pcm16(AGENT) in recorded_pcm(record)
+
+
+async def test_speak_at_leads_the_wav_with_silence(tmp_path: Path) -> None:
+    async def app(side: AppSide) -> None:
+        await side.media(AGENT)
+        await side.mark("greeting")
+        await side.receive_event("mark")
+        for _ in range(30):  # 600 ms of caller audio: the lead-in and the whole WAV
+            await side.receive_event("media")
+        await side.close()
+
+    play = stereo_16k_tone(tmp_path / "in.wav", 0.3)
+    async with serve_app(app) as server:
+        code = await asyncio.to_thread(
+            main, ["call", "--url", server.url, "--play", str(play), "--speak-at", "0.2", "--fast"]
+        )
+        side = await server.finished()
+
+    assert code == 0
+    spoken = b"".join(base64.b64decode(frame.json["media"]["payload"]) for frame in side.events("media"))
+    assert spoken[:1600] == b"\xff" * 1600
+    assert spoken[1600:4000] == read_wav_as_ulaw(play)

@@ -32,6 +32,7 @@ def test_parses_every_option() -> None:
         "--auth-token=t",
         "--signed-url=wss://bridge.example.com/twilio/media",
         "--seed=3",
+        "--speak-at=2.5",
     )
     assert args.dtmf == [("1", 2.5), ("#", 4.0)]
     assert args.param == [("tenant", "acme"), ("note", "a=b")]
@@ -44,6 +45,7 @@ def test_parses_every_option() -> None:
     )
     assert str(args.play) == "in.wav"
     assert args.signed_url == "wss://bridge.example.com/twilio/media"
+    assert args.speak_at == 2.5
 
 
 def test_defaults() -> None:
