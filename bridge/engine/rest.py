@@ -46,7 +46,6 @@ from bridge.engine.rest_http import (
     json_body,
     json_response,
     multipart_body,
-    new_id,
 )
 from bridge.engine.rest_responses import create_response
 from bridge.engine.rest_uploads import UploadStore
@@ -81,8 +80,6 @@ class _RestApi:
         self._clock = clock
         self._limits = limits
         self._recognizer = recognizer
-        self._scratch = data_dir / "scratch"
-        self._scratch.mkdir(parents=True, exist_ok=True)
         self.files = FileStore(data_dir / "files")
         self.uploads = UploadStore(data_dir / "uploads", self.files, max_part_bytes=limits.part_bytes)
         self.batches = BatchStore(self.files, lambda body, now: create_response(body, now=now), pace_s=batch_pace_s)
@@ -203,21 +200,12 @@ class _RestApi:
             raise ApiError.missing("file")
         response_format = form.text("response_format") or "json"
         rest_audio.check_request(part.filename or "", form.text("model"), response_format)
-        pcm, rate = await asyncio.to_thread(self._decode, part.data)
+        pcm, rate = await asyncio.to_thread(rest_audio.load_audio, part.data)
         text = await asyncio.to_thread(self._recognizer, pcm, rate)
         body, media_type = rest_audio.render(text, len(pcm) / 2 / rate, response_format)
         if isinstance(body, str):
             return Response(body, media_type=media_type)
         return json_response(body)
-
-    def _decode(self, data: bytes) -> tuple[bytes, int]:
-        # bridge.audio.wav reads WAVs from paths, so the upload takes a short detour through a scratch file.
-        path = self._scratch / new_id("audio_")
-        try:
-            path.write_bytes(data)
-            return rest_audio.load_audio(path)
-        finally:
-            path.unlink(missing_ok=True)
 
     def routes(self, *, api_key: str | None, faults: FaultPlan | None) -> list[BaseRoute]:
         wrap = partial(endpoint, api_key=api_key, faults=faults)

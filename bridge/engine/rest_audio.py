@@ -9,10 +9,9 @@ Which ``response_format`` each model accepts follows PROTOCOLS E.1; ``diarized_j
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
-from bridge.audio.wav import mono_pcm16, read_wav
+from bridge.audio.wav import mono_pcm16, parse_wav
 from bridge.engine.rest_http import ApiError
 from bridge.errors import ProtocolError
 
@@ -56,10 +55,10 @@ def check_request(filename: str, model: str | None, response_format: str) -> Non
         )
 
 
-def load_audio(path: Path) -> tuple[bytes, int]:
-    """(mono PCM16, sample rate) of the WAV at ``path``; 400 when it cannot be decoded."""
+def load_audio(data: bytes) -> tuple[bytes, int]:
+    """(mono PCM16, sample rate) of an uploaded WAV file; 400 when it cannot be decoded."""
     try:
-        audio = read_wav(path)
+        audio = parse_wav(data)
     except ProtocolError as exc:
         raise ApiError.invalid("file", "Audio file might be corrupted or unsupported") from exc
     return mono_pcm16(audio, audio.rate), audio.rate

@@ -63,24 +63,20 @@ def test_requests_that_fail(filename: str, model: str | None, fmt: str, param: s
 
 def test_load_mulaw_wav(tmp_path: Path) -> None:
     tone = (np.sin(np.arange(800) / 5) * 8000).astype("<i2").tobytes()
-    path = tmp_path / "ulaw.wav"
-    path.write_bytes(ulaw_wav(pcm16_to_ulaw(tone)))
-    pcm, rate = load_audio(path)
+    pcm, rate = load_audio(ulaw_wav(pcm16_to_ulaw(tone)))
     assert rate == 8000 and pcm == ulaw_to_pcm16(pcm16_to_ulaw(tone))
 
 
 def test_stereo_is_downmixed(tmp_path: Path) -> None:
     path = tmp_path / "stereo.wav"
     write_wav(path, np.array([[100, 300], [-50, -150]], dtype="<i2").tobytes(), 16000, channels=2)
-    pcm, rate = load_audio(path)
+    pcm, rate = load_audio(path.read_bytes())
     assert rate == 16000 and np.frombuffer(pcm, dtype="<i2").tolist() == [200, -100]
 
 
 def test_undecodable_audio_is_400(tmp_path: Path) -> None:
-    path = tmp_path / "fake.wav"
-    path.write_bytes(b"ID3\x03mp3 data")
     with pytest.raises(ApiError) as caught:
-        load_audio(path)
+        load_audio(b"ID3\x03mp3 data")
     assert (caught.value.status, caught.value.message) == (400, "Audio file might be corrupted or unsupported")
 
 
