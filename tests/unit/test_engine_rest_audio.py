@@ -61,7 +61,7 @@ def test_requests_that_fail(filename: str, model: str | None, fmt: str, param: s
     assert message in caught.value.message
 
 
-def test_load_mulaw_wav(tmp_path: Path) -> None:
+def test_load_mulaw_wav() -> None:
     tone = (np.sin(np.arange(800) / 5) * 8000).astype("<i2").tobytes()
     pcm, rate = load_audio(ulaw_wav(pcm16_to_ulaw(tone)))
     assert rate == 8000 and pcm == ulaw_to_pcm16(pcm16_to_ulaw(tone))
@@ -74,7 +74,7 @@ def test_stereo_is_downmixed(tmp_path: Path) -> None:
     assert rate == 16000 and np.frombuffer(pcm, dtype="<i2").tolist() == [200, -100]
 
 
-def test_undecodable_audio_is_400(tmp_path: Path) -> None:
+def test_undecodable_audio_is_400() -> None:
     with pytest.raises(ApiError) as caught:
         load_audio(b"ID3\x03mp3 data")
     assert (caught.value.status, caught.value.message) == (400, "Audio file might be corrupted or unsupported")
