@@ -48,7 +48,16 @@ from bridge.archive.records import ID_PATTERN, Call, Source
 from bridge.archive.retention import remove_recording
 from bridge.archive.store import ArchiveStore
 
-__all__ = ["ApiError", "JsonResponse", "archive_store", "create_api_app", "query_params"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "ApiError",
+    "JsonResponse",
+    "archive_store",
+    "create_api_app",
+    "page_limit",
+    "query_params",
+]
 
 log = logging.getLogger("bridge.archive.api")
 
@@ -98,6 +107,16 @@ def query_params(request: Request, allowed: Sequence[str]) -> dict[str, str]:
     return params
 
 
+def page_limit(params: Mapping[str, str]) -> int:
+    """The ``limit`` query parameter of a paginated list (DEFAULT_LIMIT when absent); 400 when invalid."""
+    raw = params.get("limit")
+    if not raw:
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return int(raw)
+
+
 def _call_id(request: Request) -> str:
     call_id: str = request.path_params["call_id"]
     if not ID_PATTERN.fullmatch(call_id):
@@ -118,11 +137,7 @@ async def _list_calls(request: Request) -> Response:
         filters = CallFilter.parse(params)
     except ValueError as exc:
         raise ApiError(400, "invalid_filter", str(exc)) from None
-    limit = DEFAULT_LIMIT
-    if params.get("limit"):
-        if not params["limit"].isdigit() or not 1 <= int(params["limit"]) <= MAX_LIMIT:
-            raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-        limit = int(params["limit"])
+    limit = page_limit(params)
     cursor = None
     if params.get("cursor"):
         try:

@@ -17,7 +17,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bridge.archive.api import ApiError, JsonResponse, archive_store, query_params
+from bridge.archive.api import MAX_LIMIT, ApiError, JsonResponse, archive_store, page_limit, query_params
 from bridge.archive.jobs_model import (
     CHANNELS,
     FINAL_STATUSES,
@@ -33,15 +33,23 @@ from bridge.archive.jobs_model import (
     item_to_json,
     job_to_json,
 )
-from bridge.archive.openapi import Endpoint, JsonObject, error_responses, json_response, path_param, query_param, ref
+from bridge.archive.openapi import (
+    Endpoint,
+    JsonObject,
+    error_responses,
+    exact_object,
+    json_response,
+    nullable,
+    path_param,
+    query_param,
+    ref,
+)
 from bridge.archive.query import FILTER_PARAMS, Cursor
 from bridge.archive.records import ID_PATTERN, Job
 from bridge.archive.store import ArchiveStore
 
 __all__ = ["JOB_SCHEMAS", "JobFinished", "cancel_job", "jobs_endpoints", "submit_job"]
 
-MAX_LIMIT = 200
-DEFAULT_LIMIT = 50
 _PAGE = 200
 
 
@@ -139,15 +147,6 @@ def _job_id(request: Request) -> str:
     return job_id
 
 
-def _limit(params: Mapping[str, str]) -> int:
-    raw = params.get("limit")
-    if not raw:
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise ApiError(400, "invalid_limit", f"limit must be an integer from 1 to {MAX_LIMIT}")
-    return int(raw)
-
-
 def _choice(params: Mapping[str, str], name: str, allowed: tuple[str, ...]) -> str | None:
     value = params.get(name) or None
     if value is not None and value not in allowed:
@@ -186,7 +185,7 @@ async def _list_jobs(request: Request) -> Response:
     params = query_params(request, ["status", "kind", "cursor", "limit"])
     status = _choice(params, "status", STATUSES)
     kind = _choice(params, "kind", KINDS)
-    limit = _limit(params)
+    limit = page_limit(params)
     cursor = None
     if params.get("cursor"):
         try:
@@ -202,7 +201,7 @@ async def _list_jobs(request: Request) -> Response:
 async def _list_items(request: Request) -> Response:
     params = query_params(request, ["status", "cursor", "limit"])
     status = _choice(params, "status", ITEM_STATUSES)
-    limit = _limit(params)
+    limit = page_limit(params)
     after = _decode_after(params["cursor"]) if params.get("cursor") else None
     job = await _found(request)
     items = await archive_store(request).list_job_items(job.id, status=status)
@@ -340,19 +339,6 @@ def jobs_endpoints(*, notify: Callable[[], None] | None = None) -> list[Endpoint
 # ---- schemas ----
 
 
-def _exact(properties: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": list(properties),
-        "properties": dict(properties),
-    }
-
-
-def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
-    return {"type": [kind, "null"], **extra}
-
-
 _COUNT = {"type": "integer", "minimum": 0}
 _ID = {"type": "string", "pattern": f"^{ID_PATTERN.pattern}$"}
 _FILTER = {
@@ -396,32 +382,32 @@ JOB_SCHEMAS: Mapping[str, JsonObject] = {
             },
         },
     },
-    "Job": _exact(
+    "Job": exact_object(
         {
             "id": {"type": "string"},
             "kind": {"enum": list(KINDS)},
             "status": {"enum": list(STATUSES)},
-            "model": _nullable("string"),
-            "prompt": _nullable("string"),
+            "model": nullable("string"),
+            "prompt": nullable("string"),
             "filter": {**_FILTER, "type": ["object", "null"], "description": "the filter it was submitted with"},
             "channels": {"type": ["array", "null"], "items": {"enum": list(CHANNELS)}},
-            "progress": _exact({"total": _COUNT, "done": _COUNT, "failed": _COUNT}),
-            "error": _nullable("string", description="why the job failed"),
-            "input_file_id": _nullable("string"),
-            "batch_id": _nullable("string"),
-            "output_file_id": _nullable("string"),
-            "error_file_id": _nullable("string"),
+            "progress": exact_object({"total": _COUNT, "done": _COUNT, "failed": _COUNT}),
+            "error": nullable("string", description="why the job failed"),
+            "input_file_id": nullable("string"),
+            "batch_id": nullable("string"),
+            "output_file_id": nullable("string"),
+            "error_file_id": nullable("string"),
             "created_at": {"type": "string", "format": "date-time"},
             "updated_at": {"type": "string", "format": "date-time"},
         }
     ),
-    "JobPage": _exact(
+    "JobPage": exact_object(
         {
             "data": {"type": "array", "items": ref("Job")},
-            "next_cursor": _nullable("string", description="pass as `cursor` for the next page; null on the last"),
+            "next_cursor": nullable("string", description="pass as `cursor` for the next page; null on the last"),
         }
     ),
-    "JobItem": _exact(
+    "JobItem": exact_object(
         {
             "call_id": {"type": "string"},
             "status": {"enum": list(ITEM_STATUSES)},
@@ -430,13 +416,13 @@ JOB_SCHEMAS: Mapping[str, JsonObject] = {
                 "description": "transcribe: text by channel (`caller`, `agent`); summarize: `summary`; "
                 "classify: `label`",
             },
-            "error": _nullable("string"),
+            "error": nullable("string"),
         }
     ),
-    "JobItemPage": _exact(
+    "JobItemPage": exact_object(
         {
             "data": {"type": "array", "items": ref("JobItem")},
-            "next_cursor": _nullable("string", description="pass as `cursor` for the next page; null on the last"),
+            "next_cursor": nullable("string", description="pass as `cursor` for the next page; null on the last"),
         }
     ),
 }

@@ -26,7 +26,9 @@ __all__ = [
     "Endpoint",
     "OpenApiRegistry",
     "error_responses",
+    "exact_object",
     "json_response",
+    "nullable",
     "path_param",
     "query_param",
     "ref",
@@ -95,12 +97,13 @@ def error_responses(*statuses: int) -> dict[str, Any]:
     return {str(s): {"$ref": f"#/components/responses/{_ERROR_RESPONSES[s]}"} for s in statuses}
 
 
-def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
+def nullable(kind: str, **extra: Any) -> dict[str, Any]:
+    """A JSON Schema of ``kind`` or null."""
     return {"type": [kind, "null"], **extra}
 
 
-def _object(properties: Mapping[str, Any]) -> dict[str, Any]:
-    # Every property is always present (possibly null) and nothing else is: responses are exact.
+def exact_object(properties: Mapping[str, Any]) -> dict[str, Any]:
+    """An object schema whose properties are all present (possibly null) and nothing else: responses are exact."""
     return {
         "type": "object",
         "additionalProperties": False,
@@ -114,46 +117,46 @@ _MS = {"type": "integer", "description": "milliseconds from the start of the cal
 _TIME = {"type": "string", "format": "date-time"}
 
 BASE_SCHEMAS: Mapping[str, JsonObject] = {
-    "Error": _object(
-        {"error": _object({"code": {"type": "string"}, "message": {"type": "string"}})},
+    "Error": exact_object(
+        {"error": exact_object({"code": {"type": "string"}, "message": {"type": "string"}})},
     ),
-    "Call": _object(
+    "Call": exact_object(
         {
             "id": {"type": "string"},
-            "call_sid": _nullable("string"),
-            "stream_sid": _nullable("string"),
-            "from": _nullable("string", description="caller number"),
-            "to": _nullable("string", description="called number"),
-            "dialplan": _nullable("string"),
-            "model": _nullable("string"),
-            "voice": _nullable("string"),
-            "audio_mode": _nullable("string"),
+            "call_sid": nullable("string"),
+            "stream_sid": nullable("string"),
+            "from": nullable("string", description="caller number"),
+            "to": nullable("string", description="called number"),
+            "dialplan": nullable("string"),
+            "model": nullable("string"),
+            "voice": nullable("string"),
+            "audio_mode": nullable("string"),
             "started_at": _TIME,
-            "answered_at": _nullable("string", format="date-time"),
-            "ended_at": _nullable("string", format="date-time"),
-            "end_reason": _nullable("string"),
-            "duration_s": _nullable("number"),
+            "answered_at": nullable("string", format="date-time"),
+            "ended_at": nullable("string", format="date-time"),
+            "end_reason": nullable("string"),
+            "duration_s": nullable("number"),
             "input_tokens": _COUNT,
             "output_tokens": _COUNT,
             "total_tokens": _COUNT,
             "barge_ins": _COUNT,
             "upstream_errors": _COUNT,
             "has_recording": {"type": "boolean"},
-            "recording_bytes": _nullable("integer"),
+            "recording_bytes": nullable("integer"),
             "metadata": {"type": "object"},
         }
     ),
-    "CallPage": _object(
+    "CallPage": exact_object(
         {
             "data": {"type": "array", "items": ref("Call")},
-            "next_cursor": _nullable("string", description="pass as `cursor` for the next page; null on the last"),
+            "next_cursor": nullable("string", description="pass as `cursor` for the next page; null on the last"),
         }
     ),
-    "CallEvent": _object(
+    "CallEvent": exact_object(
         {"seq": {"type": "integer"}, "at_ms": _MS, "kind": {"type": "string"}, "data": {"type": "object"}}
     ),
-    "CallEventList": _object({"data": {"type": "array", "items": ref("CallEvent")}}),
-    "TranscriptSegment": _object(
+    "CallEventList": exact_object({"data": {"type": "array", "items": ref("CallEvent")}}),
+    "TranscriptSegment": exact_object(
         {
             "seq": {"type": "integer"},
             "speaker": {"enum": ["caller", "agent"]},
@@ -161,24 +164,24 @@ BASE_SCHEMAS: Mapping[str, JsonObject] = {
             "start_ms": _MS,
             "end_ms": _MS,
             "text": {"type": "string", "description": "what was said"},
-            "heard_text": _nullable("string", description="agent segments cut by barge-in: what the caller heard"),
+            "heard_text": nullable("string", description="agent segments cut by barge-in: what the caller heard"),
             "cut": {"type": "boolean"},
-            "item_id": _nullable("string"),
+            "item_id": nullable("string"),
         }
     ),
-    "Transcript": _object({"data": {"type": "array", "items": ref("TranscriptSegment")}}),
-    "ToolCall": _object(
+    "Transcript": exact_object({"data": {"type": "array", "items": ref("TranscriptSegment")}}),
+    "ToolCall": exact_object(
         {
             "call_id_model": {"type": "string"},
             "name": {"type": "string"},
             "arguments": {"type": "object"},
             "status": {"enum": ["ok", "error", "timeout"]},
             "started_at_ms": _MS,
-            "duration_ms": _nullable("integer"),
-            "output": _nullable("string"),
+            "duration_ms": nullable("integer"),
+            "output": nullable("string"),
         }
     ),
-    "ToolCallList": _object({"data": {"type": "array", "items": ref("ToolCall")}}),
+    "ToolCallList": exact_object({"data": {"type": "array", "items": ref("ToolCall")}}),
 }
 
 
