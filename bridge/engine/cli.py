@@ -6,8 +6,13 @@ import argparse
 import asyncio
 import logging
 import signal
+from collections.abc import Sequence
+from pathlib import Path
+
+from starlette.routing import BaseRoute
 
 from bridge.engine.config import EngineConfig
+from bridge.engine.rest import rest_routes
 from bridge.engine.scenario import Scenario
 from bridge.engine.server import serve_engine
 
@@ -24,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--session-limit", type=float, default=3600.0, metavar="S", help="session length in seconds")
     parser.add_argument("--pace", type=float, default=4.0, metavar="X", help="audio speed vs real time (0: no pacing)")
     parser.add_argument("--delta-ms", type=int, default=100, metavar="MS", help="audio per output delta")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var/engine"),
+        metavar="DIR",
+        help="where the REST endpoints (files, uploads, batches) keep their files (default var/engine)",
+    )
+    parser.add_argument(
+        "--batch-pace", type=float, default=1.0, metavar="S", help="seconds per batch status step (0: immediate)"
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> EngineConfig:
@@ -41,16 +56,18 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    return asyncio.run(_serve(config_from_args(args), args.host, args.port))
+    routes = rest_routes(args.data_dir, api_key=args.api_key, batch_pace_s=args.batch_pace)
+    return asyncio.run(_serve(config_from_args(args), args.host, args.port, routes))
 
 
-async def _serve(config: EngineConfig, host: str, port: int) -> int:
+async def _serve(config: EngineConfig, host: str, port: int, routes: Sequence[BaseRoute]) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
-        async with serve_engine(config, host=host, port=port) as server:
+        async with serve_engine(config, host=host, port=port, extra_routes=routes) as server:
             log.info("Realtime engine listening on %s?model=gpt-realtime", server.url)
+            log.info("REST endpoints (files, uploads, batches, responses, transcriptions) at %s/v1", server.http_url)
             await stop.wait()
     finally:
         loop.remove_signal_handler(signal.SIGTERM)

@@ -5,25 +5,22 @@
             ...
         server.sessions[-1].log.types()
 
-The listening socket is bound here (port 0 picks a free port), so a busy port raises ConfigError
-instead of uvicorn's ``sys.exit``. ``startup``/``shutdown`` are called directly: no signal
-handlers are installed and no uvicorn tick loop runs.
+It runs on :func:`bridge.web.asgi_server.serve_asgi` (port 0 picks a free port; a busy port raises
+ConfigError).
 """
 
 from __future__ import annotations
 
-import socket
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 
-import uvicorn
 from starlette.routing import BaseRoute
 
 from bridge.engine.app import EngineState, create_engine_app
 from bridge.engine.config import EngineConfig
 from bridge.engine.session import EngineSession
-from bridge.errors import ConfigError
+from bridge.web.asgi_server import serve_asgi
 
 __all__ = ["EngineServer", "serve_engine"]
 
@@ -62,21 +59,6 @@ class EngineServer:
         await self.state.wait_until(predicate)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock = socket.socket(family, kind, proto)
-    except OSError as exc:
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
-    return sock
-
-
 @asynccontextmanager
 async def serve_engine(
     config: EngineConfig | None = None,
@@ -87,24 +69,5 @@ async def serve_engine(
 ) -> AsyncIterator[EngineServer]:
     """Serve the engine until the block exits, then shut down (open sessions are closed)."""
     app = create_engine_app(config, extra_routes)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host=host,
-            port=port,
-            ws="websockets-sansio",
-            ws_per_message_deflate=False,
-            lifespan="off",
-            log_level="warning",
-        )
-    )
-    server.config.load()
-    server.lifespan = server.config.lifespan_class(server.config)
-    sock = _bind(host, port)
-    await server.startup(sockets=[sock])
-    bound = server.servers[0].sockets[0].getsockname()
-    try:
-        yield EngineServer(app.state.engine, host, int(bound[1]))
-    finally:
-        server.should_exit = True
-        await server.shutdown(sockets=[sock])
+    async with serve_asgi(app, host, port) as running:
+        yield EngineServer(app.state.engine, host, running.port)

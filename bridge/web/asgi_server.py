@@ -1,8 +1,12 @@
-"""Run an ASGI app on uvicorn inside the current event loop (tests, benchmarks, embedded peers)."""
+"""Run an ASGI app on uvicorn inside the current event loop (tests, benchmarks, embedded peers).
+
+The listening socket is bound here (port 0 picks a free port), so a busy port raises ConfigError
+instead of uvicorn's ``sys.exit``. ``startup``/``shutdown`` are called directly: no signal handlers
+are installed and no uvicorn tick loop runs, so nothing polls while the server is up.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -11,7 +15,9 @@ from dataclasses import dataclass
 import uvicorn
 from starlette.types import ASGIApp
 
-__all__ = ["RunningServer", "serve_asgi", "uvicorn_config"]
+from bridge.errors import ConfigError
+
+__all__ = ["RunningServer", "bind_socket", "serve_asgi", "uvicorn_config"]
 
 
 def uvicorn_config(app: ASGIApp, host: str, port: int, *, log_level: str = "warning") -> uvicorn.Config:
@@ -31,6 +37,26 @@ def uvicorn_config(app: ASGIApp, host: str, port: int, *, log_level: str = "warn
     )
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (IPv4 or IPv6); ConfigError when it cannot be."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )[0]
+        # proto=IPPROTO_TCP matters: asyncio only turns on TCP_NODELAY for sockets that say they are TCP,
+        # and without it every small frame on a kept-alive connection waits ~40 ms for delayed ACKs.
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    return sock
+
+
 @dataclass(frozen=True, slots=True)
 class RunningServer:
     """A server started by :func:`serve_asgi`."""
@@ -41,34 +67,30 @@ class RunningServer:
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}"
+        return "ws" + self.http_url.removeprefix("http")
 
 
 @contextlib.asynccontextmanager
 async def serve_asgi(app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[RunningServer]:
-    """Serve ``app`` until the block exits; ``port=0`` binds a free port (read it from the result)."""
-    # proto=IPPROTO_TCP matters: asyncio only turns on TCP_NODELAY for sockets that say they are TCP,
-    # and without it every small frame on a kept-alive connection waits ~40 ms for delayed ACKs.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    bound_port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(app, host, bound_port))
-    # uvicorn installs signal handlers only in Server.run(); serve() leaves the process's handlers alone.
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    """Serve ``app`` (lifespan included) until the block exits; ``port=0`` binds a free port."""
+    sock = bind_socket(host, port)
     try:
-        while not server.started:
-            if task.done():
-                task.result()  # re-raise the startup failure
-                raise RuntimeError("uvicorn stopped before it started")
-            await asyncio.sleep(0.005)
-        yield RunningServer(host=host, port=bound_port, server=server)
+        server = uvicorn.Server(uvicorn_config(app, host, sock.getsockname()[1]))
+        server.config.load()
+        server.lifespan = server.config.lifespan_class(server.config)
+        try:
+            await server.startup(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits the process when the app's lifespan startup fails
+            raise RuntimeError("the ASGI app failed to start (its lifespan startup raised)") from exc
+        try:
+            yield RunningServer(host=host, port=int(server.servers[0].sockets[0].getsockname()[1]), server=server)
+        finally:
+            server.should_exit = True
+            await server.shutdown(sockets=[sock])
     finally:
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         sock.close()

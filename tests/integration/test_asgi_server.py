@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+
 import httpx
+import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
+from bridge.errors import ConfigError
 from bridge.web.asgi_server import serve_asgi
 
 
@@ -27,3 +32,22 @@ async def test_serves_on_a_free_port_and_stops() -> None:
             pass
         else:
             raise AssertionError("server still answering after exit")
+
+
+async def test_a_busy_port_is_a_config_error() -> None:
+    app = Starlette(routes=[Route("/", hello)])
+    async with serve_asgi(app) as running:
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{running.port}"):
+            async with serve_asgi(app, port=running.port):
+                pass
+
+
+async def test_a_failing_lifespan_is_reported() -> None:
+    @contextlib.asynccontextmanager
+    async def broken(app: Starlette) -> AsyncIterator[None]:
+        raise RuntimeError("no database")
+        yield
+
+    with pytest.raises(RuntimeError, match="failed to start"):
+        async with serve_asgi(Starlette(lifespan=broken)):
+            pass
