@@ -1,7 +1,7 @@
 """A simulated Twilio caller: dials a bridge's Media Streams WebSocket and plays Twilio's side.
 
 The caller sends what Twilio sends (``connected``, ``start``, a ``media`` frame every 20 ms, ``dtmf``,
-mark echoes, ``stop``) and plays what the app sends the way Twilio does (:mod:`bridge.sim.playback`),
+mark echoes, ``stop``) and plays what the app sends the way Twilio does (:mod:`bridge.telephony.playout`),
 recording everything the person on the phone would have heard. The protocol logic lives in the
 sans-I/O modules beside this one; this module is the asyncio pump around them.
 
@@ -44,8 +44,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidPro
 from bridge.errors import ConfigError, ProtocolError, UpstreamError
 from bridge.sim.commands import AppMark, AppMedia, AppMessage, parse_app_message
 from bridge.sim.ids import CallIds, new_call_ids
-from bridge.sim.playback import EchoedMark, TwilioPlayback
 from bridge.sim.stream import FRAME_BYTES, FRAME_MS, MULAW_SILENCE, TwilioStream
+from bridge.telephony.playout import EchoedMark, TwilioPlayback
 from bridge.telephony.twilio.webhook import compute_signature
 
 __all__ = ["DTMF_DIGITS", "CallResult", "Caller", "EchoedMark", "EndReason", "ReceivedMessage"]

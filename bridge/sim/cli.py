@@ -18,9 +18,9 @@ from pathlib import Path
 
 from bridge.errors import ConfigError
 from bridge.sim.caller import DTMF_DIGITS, Caller, CallResult
-from bridge.sim.playback import BYTES_PER_MS
 from bridge.sim.stream import MULAW_SILENCE
 from bridge.sim.wavfile import read_wav_as_ulaw, write_ulaw_as_wav
+from bridge.telephony.playout import BYTES_PER_MS
 
 __all__ = ["add_arguments", "run", "summarize"]
 

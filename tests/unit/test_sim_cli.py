@@ -8,7 +8,7 @@ from bridge.errors import ConfigError
 from bridge.sim.caller import Caller, CallResult
 from bridge.sim.cli import add_arguments, summarize
 from bridge.sim.ids import new_call_ids
-from bridge.sim.playback import EchoedMark
+from bridge.telephony.playout import EchoedMark
 
 
 def parse(*argv: str) -> argparse.Namespace:

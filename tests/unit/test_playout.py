@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bridge.sim.playback import EchoedMark, Playout, TwilioPlayback
+from bridge.telephony.playout import EchoedMark, Playout, TwilioPlayback
 
 SILENCE = b"\xff"
 

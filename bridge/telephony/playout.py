@@ -1,5 +1,9 @@
 """Twilio's outbound playout, sans-I/O: a FIFO of audio and marks played at 8 bytes per millisecond.
 
+Two readers model the caller's line with it: the caller simulator (``bridge/sim``), which plays what
+the bridge sends as Twilio would, and the call recorder, which places agent audio in the recording
+at the time the caller heard it.
+
 Rules (shared PROTOCOLS.md C.2):
 
 * audio is played in the order received, 8 bytes (mu-law samples) per millisecond;
