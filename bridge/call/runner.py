@@ -10,6 +10,9 @@ transport. Every decision is the session's; this module only moves things:
   holds it sends everything pending, so the caller and the model see the session's exact order).
 
 Tool runs and upstream (re)connections run as tasks of their own, so neither ever blocks a pump.
+The upstream is dialled as soon as the caller's socket is accepted; the call's configuration (and its
+tools) is chosen when Twilio's ``start`` arrives (a :data:`CallPlanner` reads its parameters), and the
+session holds the ``session.update`` and the caller's audio until then.
 The call ends on the session's ``EndCall``: the upstream is closed at once, every task is cancelled
 and awaited, and the media socket is closed. Nothing is logged per frame.
 """
@@ -23,22 +26,26 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from bridge.call.actions import Action, EndCall, Note, ReconnectUpstream, RunTools, SendToCaller, SendUpstream
 from bridge.call.config import CallConfig
+from bridge.call.recorder import CallEnd, CallRecorder
 from bridge.call.session import CallSession
 from bridge.errors import BridgeError, ProtocolError, UpstreamError
 from bridge.realtime.transport import RealtimeTransport
-from bridge.telephony.events import CallStopped, HangUp, Transfer
+from bridge.telephony.events import CallStarted, CallStopped, HangUp, Transfer
 from bridge.telephony.twilio.protocol import TwilioMediaStream
 from bridge.telephony.twilio.rest import TwilioRest
 from bridge.tools.base import ToolCall, ToolContext, ToolResult
 
 __all__ = [
+    "CallPlanner",
     "CallRunner",
+    "CallSetup",
     "MediaSocket",
     "NoteObserver",
     "ToolExecutor",
@@ -71,8 +78,10 @@ class MediaSocket(Protocol):
         ...
 
 
-UpstreamConnector = Callable[[float], Awaitable[RealtimeTransport]]
-"""Opens a new upstream session within the given timeout (seconds); raises UpstreamError (or ConfigError)."""
+UpstreamConnector = Callable[[float, str | None], Awaitable[RealtimeTransport]]
+"""``(open_timeout, model)``: opens a new upstream session for ``model`` within the timeout (seconds);
+raises UpstreamError (or ConfigError). ``model`` is None while the call's configuration is not known
+yet (the early dial): the connector's default model."""
 
 NoteObserver = Callable[[Note], None]
 """Receives every Note of a call (metrics, the archive recorder). It must not block."""
@@ -82,6 +91,19 @@ class ToolExecutor(Protocol):
     """Runs a batch of tool calls; every call gets a result (errors and timeouts are results too)."""
 
     async def run(self, calls: Sequence[ToolCall], context: ToolContext) -> list[ToolResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetup:
+    """What one call runs with: its configuration and its tools (None answers every call with an error)."""
+
+    config: CallConfig
+    tools: ToolExecutor | None = None
+
+
+CallPlanner = Callable[[CallStarted], CallSetup]
+"""Chooses a call's setup from the provider's ``start`` (its numbers and custom parameters). It must not
+block or raise: it runs on the media pump."""
 
 
 def error_results(calls: Sequence[ToolCall], message: Callable[[ToolCall], str], at_ms: float) -> list[ToolResult]:
@@ -121,11 +143,15 @@ class CallRunner:
 
     Args:
         media: the caller's socket, already accepted.
-        config: the call's behaviour.
+        config: the call's behaviour, or a planner that chooses it (with its tools) when ``start``
+            arrives. Either way the session is configured at ``start``.
         connect_upstream: opens upstream sessions (first one at once, later ones on renewal/retry).
-        tools: runs the model's (and DTMF's) tool calls; None answers each with an error.
+        tools: runs the model's (and DTMF's) tool calls for a fixed ``config``; None answers each with
+            an error. A planner's setups carry their own (giving both is a TypeError).
         twilio: REST client for hang-up and transfer; None closes the media socket instead.
         on_note: observers of the session's notes, called in order.
+        recorder: archives the call (and records it); fed the caller's frames, the audio and ``clear``
+            sent to the caller and every note, and finished when the call ends.
         open_timeout: seconds allowed to open an upstream session (a retry gets at most the
             session's retry window).
     """
@@ -133,25 +159,33 @@ class CallRunner:
     def __init__(
         self,
         media: MediaSocket,
-        config: CallConfig,
+        config: CallConfig | CallPlanner,
         connect_upstream: UpstreamConnector,
         *,
         tools: ToolExecutor | None = None,
         twilio: TwilioRest | None = None,
         on_note: Sequence[NoteObserver] = (),
+        recorder: CallRecorder | None = None,
         open_timeout: float = _DEFAULT_OPEN_TIMEOUT_S,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         now = self._now()
         self.number = next(_ids)
-        self.session = CallSession(config, now=now, epoch_offset_ms=time.time() * 1000.0 - now)
-        self._config = config
+        self.session = CallSession(None, now=now, epoch_offset_ms=time.time() * 1000.0 - now)
+        if isinstance(config, CallConfig):
+            setup = CallSetup(config, tools)
+            self._plan: CallPlanner = lambda call: setup
+        elif tools is not None:
+            raise TypeError("a planner's setups carry their tools: pass tools=None with a planner")
+        else:
+            self._plan = config
         self._media = media
         self._stream = TwilioMediaStream()
         self._connect_upstream = connect_upstream
-        self._tools: ToolExecutor = tools if tools is not None else UnknownToolExecutor(self._call_ms)
+        self._tools: ToolExecutor = UnknownToolExecutor(self._call_ms)
         self._twilio = twilio
-        self._observers = tuple(on_note)
+        self._observers = (*on_note, recorder.observe) if recorder is not None else tuple(on_note)
+        self._recorder = recorder
         self._open_timeout = open_timeout
         self._transport: RealtimeTransport | None = None
         self._connecting = False
@@ -184,6 +218,8 @@ class CallRunner:
 
     async def run(self) -> str:
         """Relay the call until it ends; returns the end reason."""
+        if self._recorder is not None:
+            self._recorder.start(self.session)
         # The upstream is dialled before Twilio's ``start`` arrives: the handshake is most of the latency.
         self._connecting = True
         self._spawn(self._connect(self._open_timeout), "connect")
@@ -221,6 +257,24 @@ class CallRunner:
     async def _shutdown(self) -> None:
         if not self.session.ended:  # run() itself was cancelled
             self.session.receive_telephony(CallStopped("shutdown"), self._now())
+        end_ms = self._call_ms()
+        try:
+            await self._close_legs()
+        finally:
+            # Also when the shutdown itself is cancelled: the archive gets the end and a closed recording.
+            if self._recorder is not None:
+                await self._recorder.finish(self._call_end(), end_ms)
+
+    def _call_end(self) -> CallEnd:
+        session = self.session
+        return CallEnd(
+            reason=session.end_reason or "error",
+            usage=session.usage,
+            barge_ins=session.barge_ins,
+            upstream_errors=sum(self.upstream_errors.values()),
+        )
+
+    async def _close_legs(self) -> None:
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -242,6 +296,7 @@ class CallRunner:
         session = self.session
         receive = self._media.receive
         decode = self._stream.receive
+        recorder = self._recorder
         while True:
             data = await receive()
             now = self._now()
@@ -261,7 +316,17 @@ class CallRunner:
                 continue
             for event in events:
                 session.receive_telephony(event, now)
+                if isinstance(event, CallStarted) and not session.configured:
+                    self._configure(event, now)
+                if recorder is not None:
+                    recorder.receive_telephony(event, now - session.started_at)
             await self._flush()
+
+    def _configure(self, call: CallStarted, now: float) -> None:
+        setup = self._plan(call)
+        if setup.tools is not None:
+            self._tools = setup.tools
+        self.session.configure(setup.config, now)
 
     async def _upstream_pump(self, transport: RealtimeTransport) -> None:
         try:
@@ -300,8 +365,10 @@ class CallRunner:
             await self._flush()
 
     async def _connect(self, open_timeout: float) -> None:
+        session = self.session
+        model = session.config.session.model if session.configured else None
         try:
-            transport = await self._connect_upstream(open_timeout)
+            transport = await self._connect_upstream(open_timeout, model)
         except BridgeError as exc:
             self._connecting = False
             self._count_upstream_error(exc)
@@ -311,7 +378,7 @@ class CallRunner:
             return
         self._connecting = False
         self._transport = transport
-        self.session.upstream_opened(self._now())
+        self.session.upstream_opened(self._now(), default_model=model is None)
         self._spawn(self._upstream_pump(transport), "upstream")
         await self._flush()
 
@@ -321,7 +388,7 @@ class CallRunner:
             call_id=self.call_id,
             from_number=call.from_number if call is not None else "",
             to_number=call.to_number if call is not None else "",
-            dialplan=self._config.dialplan,
+            dialplan=self.session.config.dialplan,
             logger=tool_log,
         )
         try:
@@ -359,6 +426,8 @@ class CallRunner:
                     log.warning("call %s: cannot send to the caller: %s", self.call_id, exc)
                 return
             if text is not None:
+                if self._recorder is not None:
+                    self._recorder.sent_to_caller(command, self._call_ms())
                 await self._media.send(text)
         elif isinstance(action, SendUpstream):
             transport = self._transport
@@ -391,7 +460,7 @@ class CallRunner:
             return
         timeout = self._open_timeout
         if reason == "retry":
-            timeout = min(timeout, self._config.retry_window_s)
+            timeout = min(timeout, self.session.config.retry_window_s)
         self._connecting = True
         self._spawn(self._connect(timeout), "connect")
 

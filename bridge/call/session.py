@@ -7,6 +7,11 @@ notes, transcript). Its helpers write to the same :class:`~bridge.call.outbox.Ou
 goes upstream through an :class:`~bridge.call.uplink.Uplink`, and tool calls, response pacing and the end
 of the call are a :class:`~bridge.call.tooling.Tooling`'s. It never reads a clock and never awaits: time
 is an argument in milliseconds on the runner's monotonic clock.
+
+A session may start without its :class:`~bridge.call.config.CallConfig`: the runner dials the upstream as
+soon as the caller's socket opens, but the dialplan (and so the configuration) is only known from the
+provider's ``start``. Until :meth:`CallSession.configure` the upstream gets no ``session.update`` and
+the caller's audio is held.
 """
 
 from __future__ import annotations
@@ -65,9 +70,14 @@ _RECHECK_MS = 20.0
 class CallSession:
     """The state of one call. Feed it with the ``receive_*`` methods and ``tick``; drain ``actions()``."""
 
-    def __init__(self, config: CallConfig, *, now: float, epoch_offset_ms: float | None = None) -> None:
+    def __init__(self, config: CallConfig | None, *, now: float, epoch_offset_ms: float | None = None) -> None:
         """``now`` is the call's start; ``epoch_offset_ms`` maps the runner's clock to Unix time (``now + offset``)
-        so the upstream's ``expires_at`` can schedule renewal; without it the configured session length is used."""
+        so the upstream's ``expires_at`` can schedule renewal; without it the configured session length is used.
+
+        ``config`` None: the configuration comes later, from :meth:`configure`; until then the timers run
+        on ``CallConfig()``'s defaults."""
+        self.configured = config is not None
+        config = config if config is not None else CallConfig()
         self.config = config
         self.started_at = now
         self.call: CallStarted | None = None
@@ -83,11 +93,18 @@ class CallSession:
         self._upstream_ready = False
         self._upstream_sessions = 0
         self._session_opened_at = now
+        # The open upstream session still needs its session.update: it waits for the call's configuration
+        # and, for a session dialled with the connector's default model, for session.created to name it.
+        self._update_due = False
+        self._model_unknown = False
+        self._upstream_model: str | None = None  # the model the open upstream session reports
+        self._model_redialled = False
         self._renew_at: float | None = None
-        self._renewing = False
+        self._reconnecting: str | None = None  # why we closed the upstream ourselves (renew, model)
         self._retries_left = config.upstream_retries
         self._retry_deadline: float | None = None
         self._greeted = False
+        self._held_items: list[dict[str, Any]] = []  # key presses for the model, until a session is ready
         # Items the caller talked over.
         self._muted_items: set[str] = set()
         self._muted_response: str | None = None
@@ -178,21 +195,66 @@ class CallSession:
             "role": "user",
             "content": [{"type": "input_text", "text": f"[caller pressed {digit}]"}],
         }
-        self._out.send(ConversationItemCreate(item=item))
+        if self._upstream_ready:
+            self._out.send(ConversationItemCreate(item=item))
+        else:
+            self._held_items.append(item)
         self._tooling.request_response(self._upstream_ready)
 
     # -- the model's leg -------------------------------------------------------------------------
 
-    def upstream_opened(self, now: float) -> None:
-        """A new upstream session is connected: configure it (renewals carry the conversation so far)."""
+    def configure(self, config: CallConfig, now: float) -> None:
+        """The call's configuration, once known (the provider's ``start`` names the dialplan).
+
+        An upstream session already open gets its ``session.update`` now (see :meth:`upstream_opened`
+        for one whose model is not known yet). Caller audio held meanwhile goes up once it is ready.
+
+        Raises:
+            RuntimeError: the session was configured already.
+        """
+        if self.configured:
+            raise RuntimeError("the call is configured already")
+        self.configured = True
+        self.config = config
+        self._tooling.config = config
+        pcm16 = config.session.audio_mode == "pcm16"
+        self._uplink.set_format(pcm16=pcm16)
+        self._downsampler = StreamResampler(24000, 8000) if pcm16 else None
+        self._retries_left = config.upstream_retries
+        if self.ended:
+            return
+        self._out.note("session", now, {"event": "configured", "dialplan": config.dialplan})
+        self._update_upstream(now)
+
+    def upstream_opened(self, now: float, *, default_model: bool = False) -> None:
+        """A new upstream session is connected: configure it (renewals carry the conversation so far).
+
+        ``default_model``: it was dialled before the call's model was known, with the connector's default
+        model. Its ``session.update`` then waits for ``session.created``, which names the model; a session
+        of another model than the call's is replaced by one of the right model (once per call).
+        """
         self._upstream_sessions += 1
         self._session_opened_at = now
         self._upstream_ready = False
+        self._upstream_model = None
         self._tooling.upstream_opened()
         self._reply_due = False
         self._uplink.new_session()
         self._retry_deadline = None
         self._renew_at = now + max(0.0, self.config.upstream_session_s - self.config.renew_margin_s) * 1000
+        self._update_due = True
+        self._model_unknown = default_model
+        self._update_upstream(now)
+        self._out.note("session", now, {"event": "upstream_opened", "n": self._upstream_sessions})
+
+    def _update_upstream(self, now: float) -> None:
+        """Send the open upstream session its ``session.update`` once everything it needs is known."""
+        if not self._update_due or not self.configured or self._model_unknown or self._redial_for_model(now):
+            return
+        self._update_due = False
+        self._send_session_update()
+
+    def _send_session_update(self) -> None:
         settings = self.config.session
         if self._upstream_sessions > 1:
             summary = self.transcript.summary()
@@ -203,16 +265,30 @@ class CallSession:
                 )
                 settings = replace(settings, instructions=settings.instructions + extra)
         self._out.send(build_session_update(settings, self.config.dialect))
-        self._out.note("session", now, {"event": "upstream_opened", "n": self._upstream_sessions})
+
+    def _redial_for_model(self, now: float) -> bool:
+        """Replace the upstream session if it runs another model than the call's (once per call)."""
+        wanted = self.config.session.model
+        model = self._upstream_model
+        if not self.configured or model is None or model == wanted or self._model_redialled:
+            return False
+        self._model_redialled = True
+        self._update_due = False
+        self._upstream_ready = False
+        self._reconnecting = "model"
+        self._out.note("session", now, {"event": "redial", "model": wanted, "upstream_model": model})
+        self._out.emit(ReconnectUpstream("model"))
+        return True
 
     def upstream_closed(self, now: float, detail: str) -> None:
         """The upstream session went away. Renewals reconnect at once; drops are retried once, quickly."""
         if self.ended:
             return
         self._upstream_ready = False
-        if self._renewing:
-            self._renewing = False
-            self._out.emit(ReconnectUpstream("renew"))
+        self._update_due = False
+        if self._reconnecting is not None:
+            reason, self._reconnecting = self._reconnecting, None
+            self._out.emit(ReconnectUpstream(reason))
             return
         self._out.note("error", now, {"source": "upstream", "detail": detail})
         if self._retries_left > 0:
@@ -270,6 +346,13 @@ class CallSession:
         if self._epoch_offset_ms is not None and isinstance(expires_at, int | float) and expires_at > 0:
             expires_local = expires_at * 1000 - self._epoch_offset_ms
             self._renew_at = expires_local - self.config.renew_margin_s * 1000
+        model = session.get("model")
+        self._upstream_model = model if isinstance(model, str) else None
+        self._model_unknown = False
+        if self._update_due:
+            self._update_upstream(now)
+        else:
+            self._redial_for_model(now)
 
     def _session_updated(self, now: float) -> None:
         if self._upstream_ready:
@@ -277,11 +360,15 @@ class CallSession:
         self._upstream_ready = True
         self._retries_left = self.config.upstream_retries
         self._uplink.flush(now)
+        for item in self._held_items:
+            self._out.send(ConversationItemCreate(item=item))
+        self._held_items.clear()
         self._out.note("session", now, {"event": "ready", "n": self._upstream_sessions})
-        if not self._greeted:
-            self._greeted = True
-            if self.config.greeting:
-                self._out.send(say_exactly(self.config.greeting))
+        greeting = None if self._greeted else self.config.greeting
+        self._greeted = True
+        if greeting:
+            # A response wanted meanwhile (after a key press) follows the greeting's.
+            self._out.send(say_exactly(greeting))
         else:
             self._tooling.upstream_ready()
 
@@ -431,10 +518,10 @@ class CallSession:
             self._renew_at is not None
             and now >= self._renew_at
             and self._upstream_ready
-            and not self._renewing
+            and self._reconnecting is None
             and self._is_quiet(now)
         ):
-            self._renewing = True
+            self._reconnecting = "renew"
             self._renew_at = None
             self._out.note("session", now, {"event": "renewing"})
             self._out.emit(ReconnectUpstream("renew"))

@@ -49,7 +49,7 @@ class Tooling:
         transcript: Transcript,
         play: Callable[[str, bytes, float], None],
     ) -> None:
-        self._config = config
+        self.config = config  # the session replaces it once the call's configuration is known
         self._out = out
         self._ledger = ledger
         self._transcript = transcript
@@ -241,7 +241,7 @@ class Tooling:
         """Hang up or transfer once the caller has heard ``say`` (if any) and everything before it."""
         self._pending_end = command
         self._end_requested = True
-        self.end_deadline = now + self._config.goodbye_grace_s * 1000
+        self.end_deadline = now + self.config.goodbye_grace_s * 1000
         if say:
             self._hangup_after_item = None
             if self.active_response is None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from bridge.engine.app import EngineState, create_engine_app
 from bridge.engine.config import EngineConfig, Recognizer
 from bridge.engine.log import EventLog, LogEntry
-from bridge.engine.scenario import Call, End, Say, Scenario
+from bridge.engine.scenario import Call, Calls, End, Say, Scenario
 from bridge.engine.server import EngineServer, serve_engine
 from bridge.engine.session import EngineSession
 from bridge.engine.voice import SpeechVoice, Voice, WordTiming
 
 __all__ = [
     "Call",
+    "Calls",
     "End",
     "EngineConfig",
     "EngineServer",

@@ -7,6 +7,8 @@ A scenario is data (YAML or JSON, or built in Python)::
       - - say: Let me look that up.
         - call: {name: lookup_order, arguments: {order_id: A-1001}}
         - say: "Your order is {output.status}."
+      - - calls: [{name: opening_hours}, {name: next_holiday}]
+        - say: Those are our hours.
       - - say: Goodbye!
         - end: true
     fallback: [Sorry, I did not catch that.]
@@ -15,7 +17,9 @@ A scenario is data (YAML or JSON, or built in Python)::
 Each response the engine makes takes the next steps of the current turn: every ``say`` becomes a
 spoken message, a ``call`` becomes a function call and ends the response (the turn resumes at the
 next response, after the client has sent the function output; ``{output}`` in a later ``say`` is
-that output, ``{output.key}`` a field of it when it is a JSON object), and ``end`` means the agent
+that output, ``{output.key}`` a field of it when it is a JSON object), ``calls`` makes several
+function calls in one response and ends it the same way (``{output}`` is then the last call's
+output), and ``end`` means the agent
 says nothing more, ever. The ``greeting`` is spoken if the very first response comes before any
 user input. When the turns run out, each response says the next ``fallback`` line (cycling), or
 nothing. ``idle`` is what the agent says when the VAD idle timeout fires.
@@ -38,6 +42,7 @@ from bridge.errors import ConfigError
 __all__ = [
     "Call",
     "CallTool",
+    "Calls",
     "End",
     "Output",
     "Say",
@@ -64,11 +69,18 @@ class Call:
 
 
 @dataclass(frozen=True, slots=True)
+class Calls:
+    """Call several functions in one response (a model's parallel calls); the turn resumes after their outputs."""
+
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class End:
     """The agent says nothing more."""
 
 
-Step = Say | Call | End
+Step = Say | Call | Calls | End
 
 _TOP_KEYS = ("greeting", "turns", "fallback", "idle")
 DEFAULT_IDLE = "Are you still there?"
@@ -142,13 +154,15 @@ def _text(value: object, where: str) -> str:
 
 def _turn(data: object, where: str) -> tuple[Step, ...]:
     if not isinstance(data, list) or not data:
-        raise ConfigError(f"{where}: expected a non-empty list of steps (say / call / end)")
+        raise ConfigError(f"{where}: expected a non-empty list of steps (say / call / calls / end)")
     return tuple(_step(step, f"{where}[{i}]") for i, step in enumerate(data))
 
 
 def _step(data: object, where: str) -> Step:
     if not isinstance(data, Mapping) or len(data) != 1:
-        raise ConfigError(f"{where}: expected one of `say: text`, `call: {{name, arguments}}` or `end: true`")
+        raise ConfigError(
+            f"{where}: expected one of `say: text`, `call: {{name, arguments}}`, `calls: [...]` or `end: true`"
+        )
     ((kind, value),) = data.items()
     if kind == "say":
         return Say(_text(value, f"{where}.say"))
@@ -157,19 +171,27 @@ def _step(data: object, where: str) -> Step:
             raise ConfigError(f"{where}.end: expected true")
         return End()
     if kind == "call":
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{where}.call: expected a mapping with name and arguments")
-        for key in value:
-            if key not in ("name", "arguments"):
-                raise ConfigError(f"{where}.call: unknown key {key!r} (expected name, arguments)")
-        name = value.get("name")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-            raise ConfigError(f"{where}.call.name: expected a function name (letters, digits, _ or -)")
-        arguments = value.get("arguments", {})
-        if not isinstance(arguments, Mapping):
-            raise ConfigError(f"{where}.call.arguments: expected a mapping")
-        return Call(name, dict(arguments))
-    raise ConfigError(f"{where}: unknown step {kind!r} (expected say, call or end)")
+        return _call(value, f"{where}.call")
+    if kind == "calls":
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"{where}.calls: expected a non-empty list of {{name, arguments}}")
+        return Calls(tuple(_call(item, f"{where}.calls[{i}]") for i, item in enumerate(value)))
+    raise ConfigError(f"{where}: unknown step {kind!r} (expected say, call, calls or end)")
+
+
+def _call(value: object, where: str) -> Call:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where}: expected a mapping with name and arguments")
+    for key in value:
+        if key not in ("name", "arguments"):
+            raise ConfigError(f"{where}: unknown key {key!r} (expected name, arguments)")
+    name = value.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise ConfigError(f"{where}.name: expected a function name (letters, digits, _ or -)")
+    arguments = value.get("arguments", {})
+    if not isinstance(arguments, Mapping):
+        raise ConfigError(f"{where}.arguments: expected a mapping")
+    return Call(name, dict(arguments))
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,10 +276,11 @@ class ScenarioRunner:
             self._step += 1
             if isinstance(step, Say):
                 outputs.append(Speak(" ".join(_render(step.text, tool_output).split())))
-            elif isinstance(step, Call):
-                # The turn resumes after the client sends the output; if the call was its last
+            elif isinstance(step, Call | Calls):
+                # The turn resumes after the client sends the output(s); if the call was its last
                 # step, that follow-up response is empty and the next one starts the next turn.
-                outputs.append(CallTool(step.name, orjson.dumps(step.arguments).decode()))
+                calls = step.calls if isinstance(step, Calls) else (step,)
+                outputs.extend(CallTool(call.name, orjson.dumps(call.arguments).decode()) for call in calls)
                 return outputs
             else:
                 self._ended = True

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Literal
 
+from bridge.archive.writer import ArchiveWriter
 from bridge.call.actions import Note
 from bridge.web.calls import CallRegistry
 
@@ -164,9 +165,13 @@ class MetricsRegistry:
 
 
 class BridgeMetrics:
-    """The bridge's metrics over a :class:`CallRegistry`; ``observe_note`` is each call's note observer."""
+    """The bridge's metrics over a :class:`CallRegistry`; ``observe_note`` is each call's note observer.
 
-    def __init__(self, calls: CallRegistry) -> None:
+    With ``archive_writer`` (it returns the archive's writer while there is one) the writer's counters
+    are the ``bridge_archive_*`` metrics (without samples while there is no writer).
+    """
+
+    def __init__(self, calls: CallRegistry, archive_writer: Callable[[], ArchiveWriter | None] | None = None) -> None:
         self.calls = calls
         self.registry = MetricsRegistry()
         self.response_latency = Histogram(
@@ -225,6 +230,50 @@ class BridgeMetrics:
                 totals(lambda c: c.totals().malformed_frames),
             ),
             self.response_latency,
+        ):
+            self.registry.register(metric)
+        if archive_writer is not None:
+            self._register_archive(archive_writer)
+
+    def _register_archive(self, get_writer: Callable[[], ArchiveWriter | None]) -> None:
+        def archive(read: Callable[[ArchiveWriter], float]) -> Callable[[], Mapping[LabelValues, float]]:
+            def collect() -> Mapping[LabelValues, float]:
+                writer = get_writer()
+                return {} if writer is None else {(): read(writer)}
+
+            return collect
+
+        for metric in (
+            Collected(
+                "bridge_archive_written_total",
+                "Archive operations written to the database.",
+                "counter",
+                archive(lambda w: w.written),
+            ),
+            Collected(
+                "bridge_archive_retried_total",
+                "Archive batch attempts that failed because the database was unavailable (retried).",
+                "counter",
+                archive(lambda w: w.retried),
+            ),
+            Collected(
+                "bridge_archive_dropped_total",
+                "Archive operations lost: queue full, or still unwritten at shutdown.",
+                "counter",
+                archive(lambda w: w.dropped),
+            ),
+            Collected(
+                "bridge_archive_rejected_total",
+                "Archive operations the database refused.",
+                "counter",
+                archive(lambda w: w.rejected),
+            ),
+            Collected(
+                "bridge_archive_pending",
+                "Archive operations queued and not yet written.",
+                "gauge",
+                archive(lambda w: w.pending),
+            ),
         ):
             self.registry.register(metric)
 

@@ -3,6 +3,12 @@
 With neither OPENAI_API_KEY nor BRIDGE_REALTIME_URL set, the bundled local engine runs in this
 process on a loopback port and every call talks to it; the first log line says so.
 
+Dialplans. The folder (``--dialplans``, else BRIDGE_DIALPLANS, else ``dialplans/``) is loaded before
+anything starts: with any problem, every one is printed to stderr as ``file:line: key.path: message``
+and the command exits 1. While running, SIGHUP or a change to the folder's files reloads it; a set
+with problems is refused (the last good one stays, the problems are logged and shown by
+``GET /dialplans``), a good one answers new calls.
+
 Graceful shutdown. The first SIGTERM (or SIGINT) starts a drain: ``/readyz`` turns 503, the
 webhook answers busy and new media sockets are closed with 1013, live calls get up to
 BRIDGE_DRAIN_SECONDS to finish, then the rest are ended (reason ``shutdown``) and the server
@@ -18,6 +24,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 from collections.abc import Coroutine, Generator
 from pathlib import Path
 from typing import Any
@@ -27,9 +34,11 @@ import uvicorn
 from bridge.config import Settings
 from bridge.engine.config import EngineConfig
 from bridge.engine.server import serve_engine
+from bridge.errors import DialplanError
 from bridge.web.app import create_app
 from bridge.web.asgi_server import uvicorn_config
 from bridge.web.calls import CallRegistry
+from bridge.web.dialplans import LiveDialplans
 
 __all__ = ["add_arguments", "run"]
 
@@ -47,7 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    asyncio.run(_serve(settings, args.host, args.port))
+    directory: Path = args.dialplans or settings.dialplans_dir
+    try:
+        asyncio.run(_serve(settings, args.host, args.port, directory))
+    except DialplanError as exc:
+        print(f"bridge serve: not starting, the dialplans in {directory} have problems:", file=sys.stderr)
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
     return 0
 
 
@@ -91,7 +107,8 @@ class _Shutdown:
         self._server.should_exit = True
 
 
-async def _serve(settings: Settings, host: str, port: int) -> None:
+async def _serve(settings: Settings, host: str, port: int, directory: Path) -> None:
+    dialplans = LiveDialplans(directory, settings)  # raises DialplanError before anything starts
     async with contextlib.AsyncExitStack() as stack:
         engine_url: str | None = None
         if settings.uses_bundled_engine:
@@ -101,7 +118,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             log.info("no OPENAI_API_KEY: using the bundled local engine at %s", engine_url)
         else:
             log.info("upstream: %s (%s dialect)", settings.effective_realtime_url, settings.realtime_dialect)
-        app = create_app(settings, engine_url=engine_url)
+        log.info("dialplans from %s: %s", directory, ", ".join(plan.name for plan in dialplans.current.dialplans))
+        app = create_app(settings, engine_url=engine_url, dialplans=dialplans)
         config = uvicorn_config(app, host, port, log_level="info")
         config.timeout_graceful_shutdown = _GRACEFUL_TIMEOUT_S
         server = _Server(config)
@@ -109,8 +127,9 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, shutdown.signalled, signum)
+        loop.add_signal_handler(signal.SIGHUP, dialplans.reload_soon)
         try:
             await server.serve()
         finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)

@@ -3,7 +3,9 @@
 ``POST /twilio/voice`` answers an incoming call with ``<Connect><Stream>`` pointing at
 ``/twilio/media`` on the public host, carrying From, To and CallSid (and the chosen dialplan) as
 ``<Parameter>``s; it answers ``<Reject reason="busy"/>`` while the bridge is full or draining.
-``WS /twilio/media`` runs one call per connection. With ``TWILIO_AUTH_TOKEN`` set both check
+``WS /twilio/media`` runs one call per connection; its configuration and tools come from ``plan_call``
+when set (the media stream's ``start`` names the dialplan), else they are the fixed ``call_config``
+and ``tools``. With ``TWILIO_AUTH_TOKEN`` set both check
 X-Twilio-Signature (shared PROTOCOLS.md C.4): the webhook answers 403 to a bad one, the socket
 is closed with 1008. A socket that arrives while the bridge is full or draining is closed with
 1013 (try again later) before any audio.
@@ -26,7 +28,8 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bridge.call.config import CallConfig
-from bridge.call.runner import CallRunner, NoteObserver, ToolExecutor, UpstreamConnector
+from bridge.call.recorder import CallRecorder
+from bridge.call.runner import CallPlanner, CallRunner, NoteObserver, ToolExecutor, UpstreamConnector
 from bridge.config import Settings
 from bridge.telephony.twilio.rest import TwilioRest
 from bridge.telephony.twilio.webhook import (
@@ -37,7 +40,7 @@ from bridge.telephony.twilio.webhook import (
 )
 from bridge.web.calls import CallRegistry
 
-__all__ = ["MEDIA_PATH", "VOICE_PATH", "ChooseDialplan", "StarletteMediaSocket", "TwilioRoutes"]
+__all__ = ["MEDIA_PATH", "VOICE_PATH", "ChooseDialplan", "RecorderFactory", "StarletteMediaSocket", "TwilioRoutes"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,9 @@ MEDIA_PATH = "/twilio/media"
 
 ChooseDialplan = Callable[[str, str], str | None]
 """``(to, from) -> dialplan name`` for the call, or None to leave the choice to the media side."""
+
+RecorderFactory = Callable[[], CallRecorder]
+"""A new call's archive recorder."""
 
 _WS_SCHEMES = {"https": "wss", "http": "ws"}
 _CLOSE_POLICY = 1008
@@ -114,6 +120,8 @@ class TwilioRoutes:
     twilio: TwilioRest | None = None
     on_note: Sequence[NoteObserver] = ()
     choose_dialplan: ChooseDialplan = _no_dialplan
+    recorders: RecorderFactory | None = None
+    plan_call: CallPlanner | None = None
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -185,11 +193,12 @@ class TwilioRoutes:
         socket = StarletteMediaSocket(websocket)
         runner = CallRunner(
             socket,
-            self.call_config,
+            self.plan_call or self.call_config,
             self.connect_upstream,
-            tools=self.tools,
+            tools=None if self.plan_call else self.tools,
             twilio=self.twilio,
             on_note=self.on_note,
+            recorder=self.recorders() if self.recorders is not None else None,
         )
         if not self.calls.admit(runner):
             await websocket.accept()

@@ -14,6 +14,8 @@ import httpx
 
 from bridge.sim.caller import Caller
 
+SHIPPED_DIALPLANS = Path(__file__).resolve().parents[2] / "dialplans"  # its default dialplan greets
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -53,6 +55,7 @@ async def test_sigterm_drains_live_calls_refuses_new_ones_and_exits_zero(tmp_pat
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "BRIDGE_REALTIME_URL")}
     env["BRIDGE_DRAIN_SECONDS"] = "20"
+    env["BRIDGE_DIALPLANS"] = str(SHIPPED_DIALPLANS)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

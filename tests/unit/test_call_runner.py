@@ -107,7 +107,7 @@ async def test_a_crashing_pump_ends_the_call_and_its_last_notes_still_reach_the_
     media = FakeMedia(call_start())
     notes: list[Note] = []
 
-    async def connect(open_timeout: float) -> RealtimeTransport:
+    async def connect(open_timeout: float, model: str | None) -> RealtimeTransport:
         return transport
 
     runner = CallRunner(media, CallConfig(), connect, on_note=[notes.append])
@@ -123,7 +123,7 @@ async def test_a_crashing_pump_ends_the_call_and_its_last_notes_still_reach_the_
 async def test_a_failing_upstream_connection_ends_the_call_and_is_counted() -> None:
     attempts: list[float] = []
 
-    async def connect(open_timeout: float) -> RealtimeTransport:
+    async def connect(open_timeout: float, model: str | None) -> RealtimeTransport:
         attempts.append(open_timeout)
         raise UpstreamError("refused", status=401, code="invalid_api_key")
 
@@ -153,7 +153,7 @@ async def test_a_failing_tool_executor_still_answers_the_model() -> None:
     )
     media = FakeMedia(call_start())
 
-    async def connect(open_timeout: float) -> RealtimeTransport:
+    async def connect(open_timeout: float, model: str | None) -> RealtimeTransport:
         return transport
 
     runner = CallRunner(media, CallConfig(), connect, tools=BrokenExecutor())

@@ -42,7 +42,7 @@ def test_json_and_the_default_scenario_load(tmp_path: Path) -> None:
         ("greting: Hi", "s.yaml: unknown key 'greting'"),
         ("turns: {say: hi}", "s.yaml: turns: expected a list of turns"),
         ("turns: [[]]", "s.yaml: turns[0]: expected a non-empty list of steps"),
-        ("turns: [[{sya: hi}]]", "s.yaml: turns[0][0]: unknown step 'sya' (expected say, call or end)"),
+        ("turns: [[{sya: hi}]]", "s.yaml: turns[0][0]: unknown step 'sya' (expected say, call, calls or end)"),
         ("turns: [[{say: hi, end: true}]]", "s.yaml: turns[0][0]: expected one of `say: text`"),
         ("turns: [[{say: ''}]]", "s.yaml: turns[0][0].say: expected non-empty text"),
         ("turns: [[{end: false}]]", "s.yaml: turns[0][0].end: expected true"),
