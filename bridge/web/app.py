@@ -49,7 +49,14 @@ from bridge.web.dialplans import LiveDialplans
 from bridge.web.metrics import CONTENT_TYPE, BridgeMetrics
 from bridge.web.twilio_routes import ChooseDialplan, TwilioRoutes
 
-__all__ = ["DEFAULT_GREETING", "LOCAL_ENGINE_KEY", "ArchiveParts", "create_app", "default_call_config"]
+__all__ = [
+    "DEFAULT_GREETING",
+    "LOCAL_ENGINE_KEY",
+    "ArchiveParts",
+    "create_app",
+    "default_call_config",
+    "engine_rest_url",
+]
 
 DEFAULT_GREETING = "Hello, thanks for calling. How can I help you today?"
 LOCAL_ENGINE_KEY = "local-engine"
@@ -87,6 +94,12 @@ def default_call_config(settings: Settings) -> CallConfig:
     return CallConfig(session=session, dialect=settings.realtime_dialect, greeting=DEFAULT_GREETING)
 
 
+def engine_rest_url(realtime_url: str) -> str:
+    """The REST base (``http://host:port/v1``) of the engine whose Realtime socket is ``realtime_url``."""
+    base = realtime_url.split("?", 1)[0].removesuffix("/realtime")
+    return "http" + base.removeprefix("ws") if base.startswith("ws") else base
+
+
 def create_app(
     settings: Settings,
     *,
@@ -115,6 +128,9 @@ def create_app(
     metrics = BridgeMetrics(calls, archive_writer=lambda: archive.writer)
     url = engine_url or settings.effective_realtime_url
     api_key = settings.openai_api_key or LOCAL_ENGINE_KEY
+    # Post-call jobs use the same peer as the calls: a bundled engine serves the REST API beside its
+    # Realtime socket (ws://host:port/v1/realtime -> http://host:port/v1).
+    rest_url = settings.openai_base_url if engine_url is None else engine_rest_url(engine_url)
     dialect = settings.realtime_dialect
     default_model = settings.realtime_model
 
@@ -177,7 +193,7 @@ def create_app(
             stack.push_async_callback(writer.close)  # drains what the calls left, before the store closes
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             archive.store, archive.writer = store, writer
-            jobs = JobWorker(store, lambda: OpenAIClient(api_key, settings.openai_base_url))
+            jobs = JobWorker(store, lambda: OpenAIClient(api_key, rest_url))
             await jobs.start()
             stack.push_async_callback(jobs.close)  # hands running jobs back before the writer and store close
             archive.api = create_api_app(

@@ -33,6 +33,7 @@ import uvicorn
 
 from bridge.config import Settings
 from bridge.engine.config import EngineConfig
+from bridge.engine.rest import rest_routes
 from bridge.engine.server import serve_engine
 from bridge.errors import DialplanError
 from bridge.web.app import create_app
@@ -113,7 +114,10 @@ async def _serve(settings: Settings, host: str, port: int, directory: Path) -> N
         engine_url: str | None = None
         if settings.uses_bundled_engine:
             # keep_log off: a long-running engine must not remember every event of every call.
-            engine = await stack.enter_async_context(serve_engine(EngineConfig(keep_log=False, keep_sessions=16)))
+            # Its REST endpoints (files, batches, transcriptions) serve the post-call jobs offline.
+            rest = rest_routes(settings.data_dir.parent / "engine")
+            engine_config = EngineConfig(keep_log=False, keep_sessions=16)
+            engine = await stack.enter_async_context(serve_engine(engine_config, extra_routes=rest))
             engine_url = engine.url
             log.info("no OPENAI_API_KEY: using the bundled local engine at %s", engine_url)
         else:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,13 +125,23 @@ async def bridge_stack(
 ) -> AsyncIterator[Stack]:
     """Engine and bridge on loopback; with ``proxy`` the bridge dials the engine through it."""
     notes: list[Note] = []
-    async with serve_engine(engine or EngineConfig(pace=0)) as engine_server:
+    settings = settings or Settings()
+    scratch = tempfile.TemporaryDirectory(prefix="bridge-test-")
+    if settings.database_url == Settings().database_url:
+        # Keep the archive and recordings of test calls out of the checkout's ./var.
+        root = Path(scratch.name)
+        settings = replace(
+            settings, database_url=f"sqlite+aiosqlite:///{root / 'bridge.db'}", data_dir=root / "recordings"
+        )
+    async with contextlib.AsyncExitStack() as cleanup:
+        cleanup.callback(scratch.cleanup)
+        engine_server = await cleanup.enter_async_context(serve_engine(engine or EngineConfig(pace=0)))
         engine_url = engine_server.url
         if proxy is not None:
             await proxy.start(engine_server.port)
             engine_url = f"ws://127.0.0.1:{proxy.port}/v1/realtime"
         app = create_app(
-            settings or Settings(),
+            settings,
             engine_url=engine_url,
             call_config=call_config,
             on_note=(notes.append, *observers),

@@ -78,6 +78,11 @@ async def test_sigterm_drains_live_calls_refuses_new_ones_and_exits_zero(tmp_pat
                 r"bridge\.serve: no OPENAI_API_KEY: using the bundled local engine at ws://127\.0\.0\.1:\d+/v1/realtime$",
                 log.lines[0],
             ), log.lines[0]
+            # The bundled engine also serves the REST API the post-call jobs use, with files under ./var.
+            engine_rest = "http" + log.lines[0].rsplit(" at ws", 1)[1].removesuffix("/realtime")
+            async with httpx.AsyncClient(headers={"Authorization": "Bearer local-engine"}) as client:
+                files = await client.get(engine_rest + "/files")
+            assert files.status_code == 200 and files.json()["object"] == "list"
 
             caller = Caller(f"ws://127.0.0.1:{port}/twilio/media")
             await caller.start()
