@@ -141,6 +141,8 @@ class CallCapture:
         self._segment_seqs: dict[tuple[str, Any], int] = {}  # (speaker, item id) -> seq
         self._turns: deque[_Turn] = deque(maxlen=64)
         self._playout_end_ms = 0.0  # when the agent audio sent so far will have finished playing
+        self._answered_at_ms: int | None = None
+        self._answered_written = False
 
     # -- feeding ---------------------------------------------------------------------------------
 
@@ -206,6 +208,9 @@ class CallCapture:
             self._transcript(data, note.at_ms)
         elif note.kind == "tool_call" and isinstance(data.get("call_id"), str):
             self._tools.append(_tool_call(data))
+        elif note.kind == "session" and data.get("event") == "ready" and self._answered_at_ms is None:
+            # Answered: the agent's first session is configured and can hear and speak to the caller.
+            self._answered_at_ms = note.at_ms
 
     def finish(self, end: CallEnd, at_ms: float, *, recording_bytes: int | None = None) -> None:
         """The call is over at ``at_ms``; after the last drain nothing more is recorded."""
@@ -240,6 +245,10 @@ class CallCapture:
         return out
 
     def _batch(self) -> None:
+        if self._answered_at_ms is not None and not self._answered_written:
+            self._answered_written = True
+            answered_at = self.started_at + timedelta(milliseconds=self._answered_at_ms)
+            self._ops.append(UpdateCall(self.call_id, {"answered_at": answered_at}))
         if self._events:
             self._seq += len(self._events)
             self._ops.append(AddEvents(self.call_id, self._events))

@@ -98,6 +98,17 @@ def test_nothing_is_written_before_the_start_and_the_call_is_created_first() -> 
     assert capture.operations() == []
 
 
+def test_the_call_is_answered_when_its_first_session_is_ready() -> None:
+    capture = CallCapture("c1", T0)
+    capture.start(START, PROFILE)
+    capture.operations()
+    capture.note(Note("session", 250, {"event": "ready", "n": 1}))
+    capture.note(Note("session", 9000, {"event": "ready", "n": 2}))  # a renewal is no new answer
+    ops = capture.operations()
+    assert ops[0] == UpdateCall("c1", {"answered_at": T0 + timedelta(milliseconds=250)})
+    assert kinds(ops) == ["UpdateCall", "AddEvents"]
+
+
 def test_events_keep_the_notes_order_across_batches() -> None:
     capture = CallCapture("c1", T0)
     capture.start(START, PROFILE)
