@@ -7,8 +7,9 @@ byte rate, so the position inside the chunk now playing is estimated from the ti
 previous acknowledgement, or the chunk's own send time if the line had gone quiet) and capped at the
 chunk's own mark: the estimate never runs past audio whose mark has not come back.
 
-Positions are byte offsets in one cumulative stream of everything sent to the caller; per-item
-positions subtract the offset where the item began. Time comes in as an argument (milliseconds on
+Positions are byte offsets in one cumulative stream of everything sent to the caller; each chunk
+also knows its offset within its own item, since items can interleave (DTMF tones played while a
+reply streams). Time comes in as an argument (milliseconds on
 any monotonic clock): this module never reads a clock.
 """
 
@@ -25,9 +26,13 @@ class _Chunk:
     item_id: str
     start: int  # stream offset of the chunk's first byte
     end: int  # stream offset just past its last byte
-    item_start: int  # stream offset where the chunk's item began
+    item_offset: int  # offset of the chunk's first byte within its item (items may interleave, e.g. DTMF)
     sent_at: float
     mark: str
+
+    @property
+    def item_end(self) -> int:
+        return self.item_offset + self.end - self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +58,6 @@ class PlaybackLedger:
         self._last_ack_at: float | None = None
         self._pending: deque[_Chunk] = deque()
         self._marks: dict[str, _Chunk] = {}
-        self._item_start: dict[str, int] = {}
         self._item_sent: dict[str, int] = {}
         self._item_heard: dict[str, int] = {}
         self._mark_seq = 0
@@ -64,15 +68,15 @@ class PlaybackLedger:
         """Record ``nbytes`` of ``item_id`` sent to the caller; returns the mark name to send after it."""
         if nbytes <= 0:
             raise ValueError("a chunk must carry audio")
-        item_start = self._item_start.setdefault(item_id, self._queued_end - self._item_sent.get(item_id, 0))
+        item_offset = self._item_sent.get(item_id, 0)
         self._mark_seq += 1
         start, end = self._queued_end, self._queued_end + nbytes
-        mark = f"{item_id}@{end - item_start}#{self._mark_seq}"
-        chunk = _Chunk(item_id, start, end, item_start, now, mark)
+        mark = f"{item_id}@{item_offset + nbytes}#{self._mark_seq}"
+        chunk = _Chunk(item_id, start, end, item_offset, now, mark)
         self._pending.append(chunk)
         self._marks[mark] = chunk
         self._queued_end = end
-        self._item_sent[item_id] = end - item_start
+        self._item_sent[item_id] = item_offset + nbytes
         return mark
 
     def mark_played(self, name: str, now: float) -> bool:
@@ -84,7 +88,7 @@ class PlaybackLedger:
         while self._pending:
             done = self._pending.popleft()
             self._marks.pop(done.mark, None)
-            self._credit(done.item_id, done.end - done.item_start)
+            self._credit(done.item_id, done.item_end)
             if done is chunk:
                 break
         self._resolved = chunk.end
@@ -135,7 +139,7 @@ class PlaybackLedger:
         if position >= self._queued_end:
             return None
         current = next(c for c in self._pending if c.end > position)
-        heard_bytes = position - current.item_start
+        heard_bytes = current.item_offset + position - current.start
         self._credit(current.item_id, heard_bytes)
         unheard: list[str] = []
         for chunk in self._pending:
@@ -149,7 +153,6 @@ class PlaybackLedger:
         self._last_ack_at = None
         for item_id in (current.item_id, *unheard):
             self._item_sent[item_id] = self._item_heard.get(item_id, 0)
-            self._item_start.pop(item_id, None)
         return Cut(current.item_id, heard_bytes // self._bytes_per_ms, tuple(unheard))
 
     def _credit(self, item_id: str, heard_bytes: int) -> None:

@@ -120,3 +120,29 @@ def test_audio_after_a_cut_starts_a_fresh_run() -> None:
 def test_unknown_mark_is_ignored() -> None:
     ledger = PlaybackLedger()
     assert not ledger.mark_played("someone-else", now=0)
+
+
+def test_an_item_interleaved_with_other_audio_is_measured_in_its_own_bytes() -> None:
+    ledger = PlaybackLedger()
+    a1 = ledger.sent("item_a", 800, now=0)  # 100 ms of the reply
+    ledger.sent("~dtmf", 1280, now=0)  # 160 ms of tones in the middle of it
+    a2 = ledger.sent("item_a", 800, now=0)  # 100 ms more of the reply
+    assert a1.startswith("item_a@800#") and a2.startswith("item_a@1600#")
+    assert ledger.sent_ms("item_a") == 200
+    assert ledger.mark_played(a1, now=100)
+    assert ledger.heard_ms("item_a") == 100
+    # The tones have played; without their mark's echo the estimate stops at the reply's second run.
+    cut = ledger.cut(now=100 + 160 + 160)
+    assert cut == Cut("item_a", 100, ())
+    assert ledger.heard_ms("item_a") == 100
+
+
+def test_cut_inside_the_second_run_of_an_interleaved_item() -> None:
+    ledger = PlaybackLedger()
+    a1 = ledger.sent("item_a", 800, now=0)
+    tones = ledger.sent("~dtmf", 1280, now=0)
+    ledger.sent("item_a", 800, now=0)
+    assert ledger.mark_played(a1, now=100)
+    assert ledger.mark_played(tones, now=260)
+    cut = ledger.cut(now=260 + 50)
+    assert cut == Cut("item_a", 150, ())  # 100 ms before the tones + 50 ms after: never more than sent
