@@ -411,7 +411,8 @@ class CallRecorder:
             if self._recording is not None:
                 caller, agent = self._recording.finish(at_ms)
                 if self._io is not None:  # opened or opening
-                    recording_bytes = wav_size(self._recording.samples)
+                    # After a failed write the file's size is whatever reached the disk: not known here.
+                    recording_bytes = None if self._broken else wav_size(self._recording.samples)
                     self._final = asyncio.ensure_future(self._close(caller, agent))
             self._capture.finish(end, at_ms, recording_bytes=recording_bytes)
             self._submit()
@@ -494,7 +495,11 @@ class CallRecorder:
 
     def _flush(self) -> None:
         self._submit()
-        if self._recording is None or self._wav is None or self._broken:
+        if self._recording is None or self._wav is None:
+            return
+        if self._broken:
+            # The file stopped growing; the call's audio must not pile up in memory instead.
+            self._recording.take(self._latest)
             return
         if self._io is not None and not self._io.done():
             return  # the disk is behind: this block joins the next one

@@ -103,6 +103,11 @@ class StereoRecording:
         if not self.finished:
             self._playback.receive_clear(at_ms)
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held in memory, not yet handed out (both channels)."""
+        return len(self._caller) + len(self._agent)
+
     def take(self, until_ms: float) -> tuple[bytes, bytes]:
         """``(caller, agent)`` mu-law, of equal length: the recording from where the last take ended.
 

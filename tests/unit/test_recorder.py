@@ -416,6 +416,36 @@ async def test_a_recording_that_cannot_be_opened_is_logged_and_the_call_still_ar
     assert isinstance(finish, FinishCall) and "recording_bytes" not in finish.fields
 
 
+async def test_a_failed_write_stops_the_recording_without_holding_the_audio_in_memory(
+    tmp_path: Path,
+    writer: ArchiveWriter,
+    sink: CollectingSink,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def disk_full(wav: object, caller: bytes, agent: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("bridge.call.recorder.append_wav", disk_full)  # fault injection
+    recorder = CallRecorder(writer, recordings_dir=tmp_path, started_at=T0)
+    with caplog.at_level(logging.ERROR, logger="bridge.call.recorder"):
+        recorder.start(FakeSession())
+        recorder.call_started(START, 5.0)
+        await recorder.idle()
+        for n in range(60 * 50):  # a minute of caller frames after the first block failed
+            recorder.caller_audio(frame(n), 25.0 + 20 * n, stream_ms=20 * n)
+            recorder.agent_audio(b"\x22" * 160, 25.0 + 20 * n)
+            await recorder.idle()
+        recording = recorder._recording
+        assert recording is not None and recording.buffered < 2 * 2 * 1000 * MS  # about a second, not a minute
+        await recorder.finish(CallEnd("caller_hangup"), 60_030.0)
+    await writer.flush()
+    assert "writing the recording" in caplog.text and "No space left on device" in caplog.text
+    finish = sink.ops[-1]
+    assert isinstance(finish, FinishCall) and "recording_bytes" not in finish.fields
+    assert read_wav(recorder.path or Path()).channels == 2  # what reached the disk is still a valid WAV
+
+
 async def test_the_runner_hands_over_events_and_commands_as_they_are(
     tmp_path: Path, writer: ArchiveWriter, sink: CollectingSink
 ) -> None:
