@@ -29,6 +29,9 @@ class CallConfig:
     upstream_session_s: float = 3600.0
     renew_margin_s: float = 120.0
     # A dropped upstream is retried this many times, each within retry_window_s, before the call ends.
+    # A session.update not answered (session.updated) within this long ends the call: the upstream
+    # rejected or ignored the configuration, and the caller would otherwise sit in silence.
+    upstream_ready_timeout_s: float = 10.0
     upstream_retries: int = 1
     retry_window_s: float = 2.0
     # Caller audio held while the upstream (re)connects, so a renewal loses none of it.

@@ -232,10 +232,13 @@ class CallRunner:
         return self.session.end_reason or "error"
 
     async def end(self, reason: str) -> None:
-        """End the call from outside (``shutdown``): both legs close as for any other ending."""
+        """End the call from outside (``shutdown``): both legs close as for any other ending.
+
+        It does not wait for the actions being carried out (a send may be stuck on a dead socket):
+        ``run`` cancels the pumps, and the end note reaches the observers from there."""
         if not self.session.ended:
             self.session.receive_telephony(CallStopped(reason), self._now())
-            await self._flush()
+        self._ended.set()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], role: str) -> None:
         task = asyncio.create_task(coro, name=f"bridge-call-{self.number}:{role}")

@@ -26,8 +26,8 @@ from bridge.call.actions import Action, ReconnectUpstream, SendToCaller
 from bridge.call.config import CallConfig
 from bridge.call.outbox import Outbox
 from bridge.call.playback import PlaybackLedger
-from bridge.call.tooling import Tooling, say_exactly
-from bridge.call.transcript import Transcript, heard_words
+from bridge.call.tooling import ALREADY_ACTIVE, Tooling, server_answers_turns
+from bridge.call.transcript import Segment, Transcript, heard_words
 from bridge.call.uplink import PCM16_BYTES_PER_MS, ULAW_BYTES_PER_MS, Uplink
 from bridge.realtime.events import (
     ConversationItemCreate,
@@ -65,6 +65,7 @@ __all__ = ["CallSession"]
 # A timer that came due but waits on a condition (a quiet moment for renewal, audio still playing
 # before an idle hang-up) is looked at again after this long, not in a busy loop.
 _RECHECK_MS = 20.0
+# A session.update the server neither confirms nor rejects within this long leaves the call silent: end it.
 
 
 class CallSession:
@@ -96,6 +97,7 @@ class CallSession:
         # The open upstream session still needs its session.update: it waits for the call's configuration
         # and, for a session dialled with the connector's default model, for session.created to name it.
         self._update_due = False
+        self._ready_deadline: float | None = None  # the session.update went out; session.updated is due by then
         self._model_unknown = False
         self._upstream_model: str | None = None  # the model the open upstream session reports
         self._model_redialled = False
@@ -146,7 +148,14 @@ class CallSession:
             self.started_at + self.config.max_call_s * 1000,
             self._last_activity + self.config.idle_s * 1000,
         ]
-        for t in (self._renew_at, self._retry_deadline, self._tooling.end_deadline, self._tooling.hold_until):
+        timers = (
+            self._renew_at,
+            self._retry_deadline,
+            self._ready_deadline,
+            self._tooling.end_deadline,
+            self._tooling.hold_until,
+        )
+        for t in timers:
             if t is not None:
                 candidates.append(t)
         earliest = min(candidates)
@@ -215,12 +224,14 @@ class CallSession:
         if self.configured:
             raise RuntimeError("the call is configured already")
         self.configured = True
+        # Retries used before the configuration was known (a failed first dial) count against its number.
+        used = self.config.upstream_retries - self._retries_left
         self.config = config
         self._tooling.config = config
         pcm16 = config.session.audio_mode == "pcm16"
         self._uplink.set_format(pcm16=pcm16)
         self._downsampler = StreamResampler(24000, 8000) if pcm16 else None
-        self._retries_left = config.upstream_retries
+        self._retries_left = max(0, config.upstream_retries - used)
         if self.ended:
             return
         self._out.note("session", now, {"event": "configured", "dialplan": config.dialplan})
@@ -241,6 +252,7 @@ class CallSession:
         self._reply_due = False
         self._uplink.new_session()
         self._retry_deadline = None
+        self._ready_deadline = None
         self._renew_at = now + max(0.0, self.config.upstream_session_s - self.config.renew_margin_s) * 1000
         self._update_due = True
         self._model_unknown = default_model
@@ -252,6 +264,7 @@ class CallSession:
         if not self._update_due or not self.configured or self._model_unknown or self._redial_for_model(now):
             return
         self._update_due = False
+        self._ready_deadline = now + self.config.upstream_ready_timeout_s * 1000
         self._send_session_update()
 
     def _send_session_update(self) -> None:
@@ -286,23 +299,32 @@ class CallSession:
             return
         self._upstream_ready = False
         self._update_due = False
+        self._ready_deadline = None
         if self._reconnecting is not None:
             reason, self._reconnecting = self._reconnecting, None
             self._out.emit(ReconnectUpstream(reason))
             return
         self._out.note("error", now, {"source": "upstream", "detail": detail})
-        if self._retries_left > 0:
-            self._retries_left -= 1
-            self._retry_deadline = now + self.config.retry_window_s * 1000
-            self._out.emit(ReconnectUpstream("retry"))
-        else:
+        if not self._retry(now):
             self._out.end("upstream_lost", now)
 
     def upstream_failed(self, now: float, detail: str) -> None:
-        """A (re)connection attempt failed: the call ends with the reason."""
-        if not self.ended:
-            self._out.note("error", now, {"source": "upstream", "detail": detail})
+        """A (re)connection attempt failed: it is retried (within the retry window) while retries are left,
+        then the call ends."""
+        if self.ended:
+            return
+        self._out.note("error", now, {"source": "upstream", "detail": detail})
+        if not self._retry(now):
             self._out.end("upstream_unavailable", now)
+
+    def _retry(self, now: float) -> bool:
+        """Use a retry to connect again, if one is left."""
+        if self._retries_left <= 0:
+            return False
+        self._retries_left -= 1
+        self._retry_deadline = now + self.config.retry_window_s * 1000
+        self._out.emit(ReconnectUpstream("retry"))
+        return True
 
     def receive_realtime(self, event: ServerEvent, now: float) -> None:
         if self.ended:
@@ -313,7 +335,7 @@ class CallSession:
             self._speech_started(now)
         elif isinstance(event, InputAudioBufferSpeechStopped):
             self._caller_speaking = False
-            self._reply_due = _server_creates_responses(self.config)
+            self._reply_due = server_answers_turns(self.config)
             self._turn_end_at = self._uplink.time_of(event.audio_end_ms, now)
             self._out.note("turn", now, {"event": "speech_stopped", "audio_end_ms": event.audio_end_ms})
         elif isinstance(event, ResponseCreated):
@@ -325,7 +347,7 @@ class CallSession:
             self._tooling.function_call_done(event)
         elif isinstance(event, ResponseOutputAudioTranscriptDone):
             seg = self.transcript.segment("agent", event.item_id, self._out.ms(now))
-            seg.text = event.transcript
+            self._agent_text(seg, event.transcript)
         elif isinstance(event, InputAudioTranscriptionCompleted):
             seg = self.transcript.segment("caller", event.item_id, self._out.ms(now))
             seg.text = event.transcript.strip()
@@ -335,11 +357,20 @@ class CallSession:
         elif isinstance(event, SessionUpdated):
             self._session_updated(now)
         elif isinstance(event, ErrorEvent):
-            self._out.note(
-                "error",
-                now,
-                {"source": "realtime", "code": event.code, "type": event.type, "message": event.message},
-            )
+            self._error(event, now)
+
+    def _error(self, event: ErrorEvent, now: float) -> None:
+        self._out.note(
+            "error",
+            now,
+            {"source": "realtime", "code": event.code, "type": event.type, "message": event.message},
+        )
+        if self._ready_deadline is not None:
+            # The bridge sends nothing else before session.updated, so this rejects the session.update:
+            # the session will never be configured.
+            self._out.end(f"upstream_rejected:{event.code or event.type or 'unknown'}"[:64], now)
+        elif event.code == ALREADY_ACTIVE:
+            self._tooling.create_rejected()
 
     def _session_created(self, session: dict[str, Any], now: float) -> None:
         expires_at = session.get("expires_at")
@@ -358,6 +389,7 @@ class CallSession:
         if self._upstream_ready:
             return
         self._upstream_ready = True
+        self._ready_deadline = None
         self._retries_left = self.config.upstream_retries
         self._uplink.flush(now)
         for item in self._held_items:
@@ -368,9 +400,8 @@ class CallSession:
         self._greeted = True
         if greeting:
             # A response wanted meanwhile (after a key press) follows the greeting's.
-            self._out.send(say_exactly(greeting))
-        else:
-            self._tooling.upstream_ready()
+            self._tooling.say(greeting)
+        self._tooling.upstream_ready()
 
     def _agent_audio(self, event: ResponseOutputAudioDelta, now: float) -> None:
         item_id = event.item_id
@@ -443,9 +474,19 @@ class CallSession:
         if seg is None:
             return
         seg.cut = True
+        seg.heard_ms = heard_ms
         seg.end_ms = seg.start_ms + heard_ms
-        total = self._item_audio_ms.get(item_id, 0.0)
-        seg.heard_text = heard_words(seg.text, heard_ms, int(total)) if seg.text else ""
+        self._agent_text(seg, seg.text)
+
+    def _agent_text(self, seg: Segment, text: str) -> None:
+        """Set an agent segment's text; for a cut reply also what the caller heard of it.
+
+        The transcript often arrives after the cut (audio is generated faster than it plays), so what
+        was heard is worked out again whenever the text is set."""
+        seg.text = text
+        if seg.heard_ms is not None:
+            total = int(self._item_audio_ms.get(seg.item_id, 0.0))
+            seg.heard_text = heard_words(text, seg.heard_ms, total)
 
     def _response_done(self, response: dict[str, Any], now: float) -> None:
         response_id = _response_id(response)
@@ -475,7 +516,7 @@ class CallSession:
         if not seg.text:
             for part in item.get("content") or ():
                 if isinstance(part, dict) and isinstance(part.get("transcript"), str):
-                    seg.text = part["transcript"]
+                    self._agent_text(seg, part["transcript"])
         self._out.note(
             "transcript",
             now,
@@ -509,6 +550,10 @@ class CallSession:
             if not self._upstream_ready:
                 self._out.end("upstream_lost", now)
                 return
+        if self._ready_deadline is not None and now >= self._ready_deadline:
+            self._out.note("error", now, {"source": "upstream", "detail": "no session.updated"})
+            self._out.end("upstream_unavailable", now)
+            return
         if now - self.started_at >= self.config.max_call_s * 1000:
             self._tooling.polite_end("max_duration", self.config.limit_goodbye, now, self._upstream_ready)
         elif now - self._last_activity >= self.config.idle_s * 1000 and not self.ledger.has_unheard(now):
@@ -537,12 +582,6 @@ class CallSession:
             and not self._reply_due
             and not self.ledger.has_unheard(now)
         )
-
-
-def _server_creates_responses(config: CallConfig) -> bool:
-    """Whether the server's turn detection answers the end of a caller turn with a response itself."""
-    detection = config.session.turn_detection
-    return detection is not None and detection.get("create_response", True) is not False
 
 
 def _response_id(response: dict[str, Any]) -> str:

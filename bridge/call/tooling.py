@@ -6,6 +6,14 @@ holding the next response (wait), and ending the call. A hang-up or transfer wai
 heard the goodbye or transfer announcement and everything queued before it (or a grace deadline
 passes); a barge-in during a transfer announcement cancels the transfer. Responses are paced here,
 one at a time, because a tool answer, a goodbye and an announcement are all responses.
+
+One at a time means from the ``response.create`` on, not only once ``response.created`` names it: the
+server rejects a second create meanwhile (``conversation_already_has_active_response``). A create it
+rejects anyway (its own turn response got in first) is sent again once the active response is done.
+When the server cancels a response because the caller started a new turn (``turn_detected``) and it
+answers turns by itself, no response is created until that turn's answer: the answer is created after
+everything already in the conversation (tool outputs, key presses), so a reply wanted before it is
+dropped, while an announcement waits for it to finish.
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ from bridge.realtime.events import ConversationItemCreate, ResponseCreate, Respo
 from bridge.telephony.events import HangUp, Transfer
 from bridge.tools.base import HangupEffect, SendDtmfEffect, ToolCall, ToolResult, TransferEffect, WaitEffect
 
-__all__ = ["Tooling", "say_exactly"]
+__all__ = ["ALREADY_ACTIVE", "Tooling", "say_exactly", "server_answers_turns"]
+
+# The error code of a response.create sent while another response is active (PROTOCOLS.md G.3).
+ALREADY_ACTIVE = "conversation_already_has_active_response"
 
 _DTMF_ITEM = "~dtmf"  # playback that belongs to no model item: never truncated
 
@@ -32,6 +43,12 @@ def say_exactly(text: str) -> ResponseCreate:
     """A response that speaks ``text`` verbatim (greetings, goodbyes, transfer announcements)."""
     quoted = text.replace('"', "'")
     return ResponseCreate(response={"instructions": f'Say exactly the following, and nothing else: "{quoted}"'})
+
+
+def server_answers_turns(config: CallConfig) -> bool:
+    """Whether the server's turn detection answers the end of a caller turn with a response itself."""
+    detection = config.session.turn_detection
+    return detection is not None and detection.get("create_response", True) is not False
 
 
 class Tooling:
@@ -56,6 +73,8 @@ class Tooling:
         self._play = play
         # Responses: one at a time.
         self.active_response: str | None = None
+        self._create_pending = False  # a response.create went out; its response.created has not come
+        self._turn_reply_due = False  # the server answers the caller's new turn; nothing is created before
         self._response_wanted = False
         # Tool calls.
         self._calls_by_response: dict[str, dict[str, ToolCall]] = {}
@@ -67,40 +86,71 @@ class Tooling:
         self._pending_end: HangUp | Transfer | None = None
         self.end_deadline: float | None = None
         self._end_requested = False
-        self._say_requested = False  # an announcement was asked for; its response has not started
+        self._say_text: str | None = None  # the announcement sent, until its response is done
         self._say_response: str | None = None  # the announcement's response, while it runs
-        self._queued_say: str | None = None
+        self._queued_say: str | None = None  # an announcement waiting for the active response
         self._polite_reason: str | None = None
 
     @property
     def busy(self) -> bool:
-        """A response is running or tools have not answered yet."""
-        return self.active_response is not None or self._tools_running > 0
+        """A response is running or on its way, or tools have not answered yet."""
+        return not self._free or self._tools_running > 0
+
+    @property
+    def _free(self) -> bool:
+        """No response runs or is on its way, so a response.create would be accepted."""
+        return self.active_response is None and not self._create_pending and not self._turn_reply_due
 
     # -- responses -------------------------------------------------------------------------------
 
     def request_response(self, ready: bool) -> None:
         """Ask for a response now, or as soon as the active one is done (never two at once)."""
-        if self.active_response is None and ready:
-            self._out.send(ResponseCreate())
+        if self._free and ready:
+            self._create(ResponseCreate(), None)
         else:
             self._response_wanted = True
 
+    def say(self, text: str) -> None:
+        """Say ``text`` verbatim (the greeting) now, or once the active response is done."""
+        self._queued_say = text
+        self._send_next()
+
     def upstream_opened(self) -> None:
-        """A new upstream session has no response running."""
+        """A new upstream session has no response running or on its way; an announcement lost with the
+        old one is said again."""
         self.active_response = None
+        self._create_pending = False
+        self._turn_reply_due = False
+        if self._say_text is not None:
+            self._queued_say = self._say_text
+            self._say_text = None
+            self._say_response = None
 
     def upstream_ready(self) -> None:
-        """The upstream session is (again) ready: ask for a response that was wanted meanwhile."""
-        if self._response_wanted and self.active_response is None:
-            self._response_wanted = False
-            self._out.send(ResponseCreate())
+        """The upstream session is (again) ready: send what waited for it."""
+        self._send_next()
 
     def response_created(self, response_id: str) -> None:
         self.active_response = response_id
-        if self._say_requested:
-            self._say_requested = False
+        if self._create_pending and self._say_text is not None:
             self._say_response = response_id
+        self._create_pending = False
+        if self._turn_reply_due:
+            # The server's answer to the caller's turn: it answers whatever was wanted before it.
+            self._turn_reply_due = False
+            self._response_wanted = False
+
+    def create_rejected(self) -> None:
+        """The last response.create was rejected because a response was active (the server's own, created
+        just before): send it again once that one is done."""
+        self._create_pending = False
+        if self._say_text is not None:
+            # The response taken for the announcement was that other one.
+            self._queued_say = self._say_text
+            self._say_text = None
+            self._say_response = None
+        elif not self._end_requested:
+            self._response_wanted = True
 
     def function_call_done(self, event: ResponseFunctionCallArgumentsDone) -> None:
         if event.response_id is not None:
@@ -111,6 +161,14 @@ class Tooling:
         """Run the response's function calls, or send the response that waited for this one."""
         if response_id == self.active_response:
             self.active_response = None
+        details = response.get("status_details")
+        if (
+            response.get("status") == "cancelled"
+            and isinstance(details, dict)
+            and details.get("reason") == "turn_detected"
+            and server_answers_turns(self.config)
+        ):
+            self._turn_reply_due = True
         output = [item for item in response.get("output") or () if isinstance(item, dict)]
         for item in output:
             if item.get("type") == "function_call" and isinstance(item.get("call_id"), str):
@@ -124,19 +182,36 @@ class Tooling:
                     str(item.get("arguments") or (known.arguments if known else "")),
                 )
         if response_id == self._say_response and self._say_response:
-            # Remember the announcement's item: a barge-in during it cancels a pending transfer.
             self._say_response = None
-            self._hangup_after_item = next(
-                (item["id"] for item in output if item.get("type") == "message"), self._last_agent_item()
-            )
+            self._say_text = None
+            if self._pending_end is not None:
+                # Remember the announcement's item: a barge-in during it cancels a pending transfer.
+                self._hangup_after_item = next(
+                    (item["id"] for item in output if item.get("type") == "message"), self._last_agent_item()
+                )
         calls = self._calls_by_response.pop(response_id, {})
         if calls and response.get("status") == "completed":
             self._tools_running += 1
             self._out.emit(RunTools(tuple(calls.values())))
+        else:
+            self._send_next()
+        self.maybe_finish(now)
+
+    def _send_next(self) -> None:
+        """Once no response runs or is on its way, send what waited: an announcement first, else a reply."""
+        if not self._free:
+            return
+        if self._queued_say is not None:
+            say, self._queued_say = self._queued_say, None
+            self._create(say_exactly(say), say)
         elif self._response_wanted:
             self._response_wanted = False
-            self._out.send(ResponseCreate())
-        self.maybe_finish(now)
+            self._create(ResponseCreate(), None)
+
+    def _create(self, event: ResponseCreate, say: str | None) -> None:
+        self._out.send(event)
+        self._create_pending = True
+        self._say_text = say
 
     # -- tools -----------------------------------------------------------------------------------
 
@@ -220,11 +295,10 @@ class Tooling:
         """Hang up or transfer if everything the caller should hear first has been heard."""
         if self._pending_end is None or self._out.ended:
             return
-        if self._queued_say is not None and self.active_response is None:
-            say, self._queued_say = self._queued_say, None
-            self._say(say)
+        if self._queued_say is not None:
+            self._send_next()
             return
-        if self.active_response is not None or self._say_requested or self._say_response is not None:
+        if not self._free or self._say_text is not None:
             return
         if not self._ledger.all_played:
             return
@@ -244,17 +318,10 @@ class Tooling:
         self.end_deadline = now + self.config.goodbye_grace_s * 1000
         if say:
             self._hangup_after_item = None
-            if self.active_response is None:
-                self._say(say)
-            else:
-                # The current reply finishes first; the announcement follows it.
-                self._response_wanted = False
-                self._queued_say = say
+            # The current reply (if any) finishes first; the announcement follows it, instead of a reply.
+            self._response_wanted = False
+            self._queued_say = say
         self.maybe_finish(now)
-
-    def _say(self, text: str) -> None:
-        self._out.send(say_exactly(text))
-        self._say_requested = True
 
     def _finish(self, command: HangUp | Transfer, now: float) -> None:
         self._pending_end = None

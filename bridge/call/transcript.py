@@ -22,6 +22,7 @@ class Segment:
     text: str = ""
     heard_text: str | None = None  # agent only: set when barge-in cut the reply
     cut: bool = False
+    heard_ms: int | None = None  # agent only: how much of the reply's audio was heard before the cut
 
     @property
     def spoken(self) -> str:

@@ -16,6 +16,7 @@ from bridge.realtime.events import (
     ConversationItemCreate,
     ResponseCreated,
     ResponseDone,
+    ResponseOutputAudioDelta,
     ServerEvent,
     SessionCreated,
     SessionUpdated,
@@ -120,7 +121,7 @@ async def test_a_crashing_pump_ends_the_call_and_its_last_notes_still_reach_the_
     assert bridge_tasks() == []
 
 
-async def test_a_failing_upstream_connection_ends_the_call_and_is_counted() -> None:
+async def test_a_failing_upstream_connection_is_retried_once_then_ends_the_call_and_is_counted() -> None:
     attempts: list[float] = []
 
     async def connect(open_timeout: float, model: str | None) -> RealtimeTransport:
@@ -132,8 +133,8 @@ async def test_a_failing_upstream_connection_ends_the_call_and_is_counted() -> N
     async with asyncio.timeout(5):
         reason = await runner.run()
 
-    assert (reason, attempts) == ("upstream_unavailable", [3.0])
-    assert runner.upstream_errors == {"invalid_api_key": 1}
+    assert (reason, attempts) == ("upstream_unavailable", [3.0, CallConfig().retry_window_s])
+    assert runner.upstream_errors == {"invalid_api_key": 2}
     assert media.closed_with == 1000
 
 
@@ -167,4 +168,43 @@ async def test_a_failing_tool_executor_still_answers_the_model() -> None:
     assert answer.item["call_id"] == "call_1"
     assert orjson.loads(answer.item["output"]) == {"error": "tool failure: RuntimeError"}
     assert reason == "media_lost"
+    assert bridge_tasks() == []
+
+
+class StuckMedia(FakeMedia):
+    """A caller's socket whose sends never complete (a dead peer with a full buffer)."""
+
+    def __init__(self, frames: Sequence[str | bytes | None]) -> None:
+        super().__init__(frames)
+        self.stuck = asyncio.Event()
+
+    async def send(self, text: str) -> None:
+        self.stuck.set()
+        await asyncio.Event().wait()
+
+
+async def test_ending_from_outside_does_not_wait_for_a_stuck_send() -> None:
+    transport = FakeTransport(
+        [
+            *READY,
+            ResponseCreated({"id": "resp_1", "status": "in_progress", "output": []}, event_id="e3"),
+            ResponseOutputAudioDelta("resp_1", "item_1", 0, 0, b"\x55" * 160, event_id="e4"),
+        ]
+    )
+    media = StuckMedia(call_start())
+    notes: list[Note] = []
+
+    async def connect(open_timeout: float, model: str | None) -> RealtimeTransport:
+        return transport
+
+    runner = CallRunner(media, CallConfig(), connect, on_note=[notes.append])
+    task = asyncio.create_task(runner.run())
+    async with asyncio.timeout(5):
+        await media.stuck.wait()  # the upstream pump holds the flush lock, sending audio to the caller
+        await runner.end("shutdown")
+        reason = await task
+
+    assert reason == "shutdown"
+    assert notes[-1].kind == "end" and notes[-1].data == {"reason": "shutdown"}
+    assert transport.closed and media.closed_with == 1000
     assert bridge_tasks() == []
