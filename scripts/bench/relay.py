@@ -1,28 +1,34 @@
 """Relay capacity: how many concurrent calls one core of the bridge holds, printed as one JSON line per mode.
 
-    .venv/bin/python scripts/bench/relay.py [--mode passthrough|pcm16|both] [--calls N | --max-calls N]
-                                            [--seconds 12] [--quick] [--record] [--bridge-cpu N]
+    .venv/bin/python scripts/bench/relay.py [--mode passthrough|pcm16|both] [--calls N | --step 20 --max-calls N]
+                                            [--seconds 12] [--realtime] [--record] [--quick] [--bridge-cpu N]
 
-Three processes (``_relay_workers.py``): the bridge (``create_app`` served by uvicorn, as ``bridge
-serve`` runs it) pinned alone to one core; the bundled engine in real time and the simulated Twilio
-callers (``bridge.sim.caller.Caller``) pinned together to the other core. The load profile is in
-``_relay_profile.py``: every caller streams 20 ms frames all the time, the agent talks about half
-the time in 100 ms deltas, and a third of the turns are barged in on.
+Three processes (``_relay_workers.py``, run by ``_relay_rig.py``): the bridge (``create_app`` served by
+uvicorn, as ``bridge serve`` runs it, with its archive in a temporary folder) pinned alone to one core;
+the bundled engine in real time and the simulated Twilio callers (``bridge.sim.caller.Caller``) pinned
+to the other core (to two others when there are more). The load profile is in ``_relay_profile.py``:
+every caller streams 20 ms frames all the time, the agent talks about half the time in 100 ms deltas,
+and a third of the turns are barged in on.
 
-The calls step up (20, 40, 50, 60, 80, ...). In each step the calls start spread over ``--ramp``
-seconds, settle for ``--warmup`` seconds, and are then measured over ``--seconds``:
+The calls step up (20, 40, 50, 60, 80, ...). Before each step the script waits (``--quiet-wait``) for
+the cores to be idle and times a reference loop on the bridge's core (the host's speed drifts). The
+step's calls start spread over ``--ramp`` seconds (and over the phases of a 20 ms frame and a 100 ms
+delta), settle for ``--warmup`` seconds, and are measured over ``--seconds``:
 
-* the bridge process's CPU (``/proc/PID/stat`` utime + stime) per call per 20 ms of call time;
+* the bridge process's CPU (``/proc/PID/stat`` utime + stime, all threads) per call per 20 ms;
 * added latency, caller -> engine and engine -> caller, p50/p99/max over every frame and chunk of
-  the window, measured from outside the bridge on CLOCK_MONOTONIC (``_relay_stats.py``);
-* inside the bridge: its event loop's lateness (a task that sleeps 5 ms at a time), which is the
-  queueing delay every frame waiting in the bridge shares;
+  the window, from outside the bridge on CLOCK_MONOTONIC (``_relay_stats.py`` says how);
+* inside the bridge: its event loop's lateness (a task that sleeps 5 ms at a time: the queueing
+  delay every frame waiting in the bridge shares) and its garbage collector's pauses;
 * the harness's own event-loop lateness and core load, so a harness that falls behind is not
   mistaken for the bridge.
 
-A step passes when both directions' p99 stays under ``--limit-ms`` (20), every call lasted, no
-frame was lost and every frame and chunk matched. Stepping stops at the first failing step;
-``max_calls`` is the largest passing step.
+A step passes when both directions' p99 stays under ``--limit-ms`` (20), every call lasted, no frame
+was lost, the callers saw no protocol error and every frame and chunk matched. A failed step is tried
+again (``--attempts``); stepping stops at the first step that fails every try. ``max_calls`` is the
+largest passing step, and ``limited_by`` says whose time the failing step ran out of (``harness``
+when the bridge's own loop stayed prompt). ``projected_calls_at_85pct_cpu`` scales the largest
+passing step's bridge CPU to 85 % of the core: a projection for when the harness runs out first.
 """
 
 from __future__ import annotations
