@@ -7,14 +7,15 @@ Every call follows one script, in 20 ms frames of mu-law sent in real time:
   the calls is at each point of the pattern:
 
   - ``normal`` (8 s): the caller asks a question (2.6 s of speech). The engine's VAD ends the turn
-    500 ms after the speech, and the agent answers with a 3.9 s line, then 1 s of quiet.
+    500 ms after the speech, and the agent answers with a 4 s line, then about 1 s of quiet.
   - ``normal`` again.
   - ``barge`` (11 s): the same question, but 1.5 s into the answer the caller talks over it (1.4 s).
     The engine cancels the answer (``interrupt_response``), the bridge clears Twilio's queue and
-    truncates the item, and the engine answers the interruption with a 3.9 s line.
+    truncates the item, and the engine answers the interruption with a 4 s line.
 
-  The agent talks 3.9 + 3.9 + (1.5 + 3.9) = 13.2 s of every 27 s: about half the time, in 100 ms
-  deltas. The caller's frames flow all the time (speech or silence), as Twilio's do.
+  The agent talks 4 + 4 + (1.5 + 4) = 13.5 s of every 27 s: half the time, in 100 ms deltas (the
+  benchmark measures 44 % over its windows, greeting included). The caller's frames flow all the
+  time (speech or silence), as Twilio's do.
 
 All speech is the engine's own synthetic voice (deterministic, -6 dBFS peaks), so the benchmark
 needs no audio files.
@@ -53,7 +54,7 @@ _SILENCE = b"\xff"
 GREETING = "Thanks for calling the relay benchmark. How can I help?"
 QUESTION = "What are your opening hours on Saturday?"  # 2.6 s
 INTERRUPTION = "Sorry, one more thing."  # 1.4 s
-# Answers of 60 characters (3.9 s); the engine says them in turn, whatever the caller said.
+# Answers of 61-63 characters (about 4 s); the engine says them in turn, whatever the caller said.
 REPLIES = (
     "We open at nine on Saturday and close at five in the evening.",
     "Yes, of course. The store on the main street is open too, yes.",
