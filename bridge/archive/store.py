@@ -308,13 +308,20 @@ class ArchiveStore:
         patterns = ("%" + word.replace("_", "\\_") + "%" for word in words)
         return matching.where(*(_segments.c.text.ilike(p, escape="\\") for p in patterns))
 
+    async def _rows_of_call(self, call_id: str, stmt: sa.Select[Any], action: str) -> Sequence[sa.Row[Any]] | None:
+        """The rows ``stmt`` selects for one call; None when the call does not exist."""
+        async with connect(self._engine, action) as conn:
+            if not await _exists(conn, call_id):
+                return None
+            rows: Sequence[sa.Row[Any]] = (await conn.execute(stmt)).all()
+        return rows
+
     async def get_events(self, call_id: str) -> list[CallEvent] | None:
         """The call's timeline in ``seq`` order; None when the call does not exist."""
         stmt = sa.select(_events).where(_events.c.call_id == call_id).order_by(_events.c.seq)
-        async with connect(self._engine, "read call events") as conn:
-            if not await _exists(conn, call_id):
-                return None
-            rows = (await conn.execute(stmt)).all()
+        rows = await self._rows_of_call(call_id, stmt, "read call events")
+        if rows is None:
+            return None
         return [CallEvent(seq=r.seq, at_ms=r.at_ms, kind=r.kind, data=r.data) for r in rows]
 
     async def get_transcript(self, call_id: str, source: Source | None = None) -> list[TranscriptSegment] | None:
@@ -323,10 +330,9 @@ class ArchiveStore:
         if source is not None:
             stmt = stmt.where(_segments.c.source == source)
         stmt = stmt.order_by(_segments.c.start_ms, _segments.c.source, _segments.c.seq)
-        async with connect(self._engine, "read a transcript") as conn:
-            if not await _exists(conn, call_id):
-                return None
-            rows = (await conn.execute(stmt)).all()
+        rows = await self._rows_of_call(call_id, stmt, "read a transcript")
+        if rows is None:
+            return None
         return [
             TranscriptSegment(
                 seq=r.seq,
@@ -349,10 +355,9 @@ class ArchiveStore:
             .where(_tools.c.call_id == call_id)
             .order_by(_tools.c.started_at_ms, _tools.c.call_id_model)
         )
-        async with connect(self._engine, "read tool calls") as conn:
-            if not await _exists(conn, call_id):
-                return None
-            rows = (await conn.execute(stmt)).all()
+        rows = await self._rows_of_call(call_id, stmt, "read tool calls")
+        if rows is None:
+            return None
         return [
             ToolCall(
                 call_id_model=r.call_id_model,
