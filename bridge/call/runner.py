@@ -20,7 +20,6 @@ and awaited, and the media socket is closed. Nothing is logged per frame.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -360,11 +359,15 @@ class CallRunner:
                 continue
             delay = (deadline - self._now()) / 1000.0
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
+                try:
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
-                continue
-            session.tick(self._now())
+                    continue  # woken early: the deadline may have moved
+                except TimeoutError:
+                    pass
+            # The deadline has come even if the clock reads a little less: uvloop's timers and clock
+            # have millisecond precision, and waiting again for the remainder would spin.
+            session.tick(max(self._now(), deadline))
             await self._flush()
 
     async def _connect(self, open_timeout: float) -> None:

@@ -39,17 +39,24 @@ class EngineState:
         self.sessions: deque[EngineSession] = deque(maxlen=config.keep_sessions)
         self.connections = 0
         self._changed = asyncio.Condition()
+        self._waiting = 0  # notify costs nothing while nobody waits (it runs after every frame)
 
     async def notify(self) -> None:
         """Wake everyone in ``wait_until``."""
+        if not self._waiting:
+            return
         async with self._changed:
             self._changed.notify_all()
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Return once ``predicate()`` is true (checked after each pump step); bound it with
         ``asyncio.timeout``."""
-        async with self._changed:
-            await self._changed.wait_for(predicate)
+        self._waiting += 1
+        try:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+        finally:
+            self._waiting -= 1
 
 
 def _denial(message: str, code: str | None) -> JSONResponse:
@@ -108,9 +115,14 @@ async def _pump(websocket: WebSocket, session: EngineSession, config: EngineConf
     state: EngineState = websocket.app.state.engine
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     tasks: set[asyncio.Task[None]] = {asyncio.create_task(_read(websocket, inbox))}
+    came: float | None = None  # a deadline whose timer fired: it has come even if the clock disagrees
     try:
         while True:
-            for action in session.poll(config.clock()):
+            # uvloop's timers have millisecond precision and may fire a little early; polling at the
+            # clock's time would find nothing due and wait again for the remainder, spinning.
+            now = config.clock() if came is None else max(config.clock(), came)
+            came = None
+            for action in session.poll(now):
                 if isinstance(action, Send):
                     await websocket.send_text(action.text())
                 elif isinstance(action, Transcribe):
@@ -123,10 +135,11 @@ async def _pump(websocket: WebSocket, session: EngineSession, config: EngineConf
             await state.notify()
             if inbox.empty():
                 deadline = session.next_deadline()
-                timeout = None if deadline is None else max(0.0, deadline - config.clock())
                 try:
-                    message = await asyncio.wait_for(inbox.get(), timeout)
+                    async with asyncio.timeout(None if deadline is None else max(0.0, deadline - config.clock())):
+                        message = await inbox.get()
                 except TimeoutError:
+                    came = deadline
                     continue
             else:
                 message = inbox.get_nowait()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute
 
+from bridge import runtime
 from bridge.engine.config import EngineConfig
 from bridge.engine.rest import rest_routes
 from bridge.engine.scenario import Scenario
@@ -57,7 +58,7 @@ def config_from_args(args: argparse.Namespace) -> EngineConfig:
 
 def run(args: argparse.Namespace) -> int:
     routes = rest_routes(args.data_dir, api_key=args.api_key, batch_pace_s=args.batch_pace)
-    return asyncio.run(_serve(config_from_args(args), args.host, args.port, routes))
+    return runtime.run(_serve(config_from_args(args), args.host, args.port, routes))
 
 
 async def _serve(config: EngineConfig, host: str, port: int, routes: Sequence[BaseRoute]) -> int:
@@ -66,6 +67,7 @@ async def _serve(config: EngineConfig, host: str, port: int, routes: Sequence[Ba
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     try:
         async with serve_engine(config, host=host, port=port, extra_routes=routes) as server:
+            runtime.settle_heap()
             log.info("Realtime engine listening on %s?model=gpt-realtime", server.url)
             log.info("REST endpoints (files, uploads, batches, responses, transcriptions) at %s/v1", server.http_url)
             await stop.wait()

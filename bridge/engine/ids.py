@@ -40,7 +40,9 @@ class IdMinter:
     """Mints IDs and random tokens; ``seed`` makes the sequence reproducible."""
 
     def __init__(self, seed: int | str | None = None) -> None:
-        self._rng: random.Random = random.Random(seed) if seed is not None else random.SystemRandom()
+        # Random(None) seeds itself from os.urandom once; these are IDs, not secrets, and SystemRandom
+        # would read the OS's entropy for every character.
+        self._rng = random.Random(seed)
 
     def token(self, length: int) -> str:
         """``length`` random base62 characters."""

@@ -14,9 +14,8 @@ since the last loud one, and the stop is reported at that point, like OpenAI's `
 
 from __future__ import annotations
 
+import audioop
 from dataclasses import dataclass
-
-import numpy as np
 
 __all__ = ["FRAME_MS", "MIN_SPEECH_MS", "EnergyVad", "SpeechStarted", "SpeechStopped", "threshold_dbfs"]
 
@@ -53,7 +52,9 @@ class EnergyVad:
         if rate % (1000 // FRAME_MS):
             raise ValueError(f"rate {rate} Hz does not divide into {FRAME_MS} ms frames")
         self._frame_bytes = rate // (1000 // FRAME_MS) * 2
-        self._level = threshold_dbfs(threshold)
+        # A frame is loud when its RMS exceeds this amplitude: the dBFS level on audioop's integer RMS
+        # scale (C, ~1 us a frame; a 1-LSB rounding is 0.015 dB at the default level).
+        self._amplitude = 32768.0 * 10.0 ** (threshold_dbfs(threshold) / 20.0)
         self._silence_ms = silence_duration_ms
         self._carry = b""
         self._position = origin_ms
@@ -79,14 +80,12 @@ class EnergyVad:
         self._carry = data[whole:]
         if not whole:
             return []
-        frames = np.frombuffer(data[:whole], dtype="<i2").astype(np.float64).reshape(-1, self._frame_bytes // 2)
-        rms = np.sqrt(np.mean(frames * frames, axis=1)) / 32768.0
-        loud = 20.0 * np.log10(np.maximum(rms, 1e-10)) > self._level
         events: list[VadEvent] = []
-        for is_loud in loud.tolist():
+        step = self._frame_bytes
+        for offset in range(0, whole, step):
             start = self._position
             self._position += FRAME_MS
-            event = self._step(bool(is_loud), start, self._position)
+            event = self._step(audioop.rms(data[offset : offset + step], 2) > self._amplitude, start, self._position)
             if event is not None:
                 events.append(event)
         return events

@@ -14,9 +14,10 @@ scheduled at ``s`` seconds is sent at ``1000 s`` ms; the call ends at ``1000 * s
 is echoed when its audio has played. Events due at the same time go out in this order: mark echoes,
 media, DTMF, ``stop``.
 
-* Real time (default): simulated time is the event loop clock (``loop.time()``) minus the time
-  ``start`` was sent. Each event is scheduled against that origin (frame ``n`` at ``t0 + 20(n + 1)``
-  ms), so the frame pace does not drift; a late wake-up sends every overdue frame at once.
+* Real time (default): simulated time is ``time.monotonic()`` minus the time ``start`` was sent
+  (not the loop's clock: uvloop's reads in whole milliseconds, cached per loop iteration). Each
+  event is scheduled against that origin (frame ``n`` at ``t0 + 20(n + 1)`` ms), so the frame pace
+  does not drift; a late wake-up sends every overdue frame at once.
 * Fast (``fast=True``): simulated time is a virtual clock that jumps straight to the next due
   event (so it moves 20 ms per media frame, or less when a mark echo or DTMF falls between frames),
   yielding once to the event loop at each step so the server and the receiver run in between.
@@ -31,7 +32,7 @@ media, DTMF, ``stop``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -247,7 +248,7 @@ class Caller:
         """The current simulated time (see the module doc)."""
         if self.fast:
             return self._sim_ms
-        return (asyncio.get_running_loop().time() - self._t0) * 1000.0
+        return (time.monotonic() - self._t0) * 1000.0
 
     @property
     def received(self) -> Sequence[ReceivedMessage]:
@@ -344,7 +345,7 @@ class Caller:
             self._wake.set()
 
     async def _run(self, ws: ClientConnection) -> None:
-        self._t0 = asyncio.get_running_loop().time()
+        self._t0 = time.monotonic()
         try:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self._receive(ws))
@@ -393,10 +394,10 @@ class Caller:
             await ws.send(self._stream.connected(), text=True)
             await ws.send(self._stream.start(), text=True)
             while not self._ended():
-                await self._until_next_event()
+                due = await self._until_next_event()
                 if self._ended():  # the server hung up while we waited
                     break
-                now = self.now_ms()
+                now = max(self.now_ms(), due)
                 await self._play(ws, now)
                 while FRAME_MS * (self._stream.chunks + 1) <= now:
                     await ws.send(self._stream.media(self._next_frame()), text=True)
@@ -426,20 +427,29 @@ class Caller:
             due = min(due, self._end_ms)
         return due
 
-    async def _until_next_event(self) -> None:
+    async def _until_next_event(self) -> float:
+        """Wait for the next due event or a wake-up; returns the simulated time known to have come.
+
+        That is the due time when the wait ran out: an event loop's timers are only so precise
+        (uvloop's fire up to a millisecond early), and waiting again for the rest would spin.
+        """
         if self.fast:
             # One turn of the event loop, so the server and our receiver run between simulated steps.
             await asyncio.sleep(0)
             if not self._hangup_requested:
                 self._sim_ms = max(self._sim_ms, self._next_due_ms())
-            return
-        loop = asyncio.get_running_loop()
-        deadline = self._t0 + self._next_due_ms() / 1000.0
-        if not self._wake.is_set() and not self._hangup_requested and deadline > loop.time():
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(deadline):
+            return self._sim_ms
+        due_ms = self._next_due_ms()
+        delay = (due_ms - self.now_ms()) / 1000.0
+        reached = 0.0
+        if not self._wake.is_set() and not self._hangup_requested and delay > 0:
+            try:
+                async with asyncio.timeout(delay):
                     await self._wake.wait()
+            except TimeoutError:
+                reached = due_ms
         self._wake.clear()
+        return reached
 
     async def _play(self, ws: ClientConnection, now: float) -> None:
         playout = self._playback.advance(now)

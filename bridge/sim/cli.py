@@ -16,6 +16,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bridge import runtime
 from bridge.errors import ConfigError
 from bridge.sim.caller import DTMF_DIGITS, Caller, CallResult
 from bridge.sim.stream import MULAW_SILENCE
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         signed_url=args.signed_url,
         seed=args.seed,
     )
-    result = asyncio.run(_place(caller))
+    result = runtime.run(_place(caller))
     if args.record is not None:
         write_ulaw_as_wav(args.record, result.heard)
     print(summarize(result))

@@ -14,23 +14,51 @@ from dataclasses import dataclass
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 from bridge.errors import ConfigError
 
-__all__ = ["RunningServer", "bind_socket", "serve_asgi", "uvicorn_config"]
+__all__ = ["BufferedWebSocketProtocol", "RunningServer", "bind_socket", "serve_asgi", "uvicorn_config"]
+
+# Received messages a connection may queue for a slow app before its socket stops being read: 50 caller
+# frames (one second of audio). Beyond it, the kernel's buffers and TCP push back on the peer.
+READ_HIGH_WATER = 50
+
+
+class BufferedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's sans-I/O WebSocket protocol, pausing reads only above a queue high-water mark.
+
+    The stock protocol pauses the transport after every message it queues and resumes it when the
+    app takes the message: two ``epoll_ctl`` system calls and a trip through the loop per 20 ms
+    caller frame, about a tenth of the bridge's CPU under load. Here reading pauses once
+    ``READ_HIGH_WATER`` messages wait unread, and resumes (in the stock ``receive``) when the app has
+    drained them all, so flow control still holds a peer that outruns the app.
+    """
+
+    def send_receive_event_to_app(self) -> None:
+        paused = self.read_paused
+        self.read_paused = True  # the stock method pauses unless it believes reading is paused already
+        try:
+            super().send_receive_event_to_app()
+        finally:
+            self.read_paused = paused
+        if not paused and self.queue.qsize() >= READ_HIGH_WATER:
+            self.read_paused = True
+            self.transport.pause_reading()
 
 
 def uvicorn_config(app: ASGIApp, host: str, port: int, *, log_level: str = "warning") -> uvicorn.Config:
     """The uvicorn settings every bridge server uses.
 
     Compression off and the sans-I/O websockets implementation: the cheapest server stack measured for
-    20 ms frames (shared PERFORMANCE.md, "Server stack under a relay load").
+    20 ms frames (shared PERFORMANCE.md, "Server stack under a relay load"), with reads paused only
+    above a high-water mark (:class:`BufferedWebSocketProtocol`).
     """
     return uvicorn.Config(
         app,
         host=host,
         port=port,
-        ws="websockets-sansio",
+        ws=BufferedWebSocketProtocol,
         ws_per_message_deflate=False,
         lifespan="on",
         log_level=log_level,

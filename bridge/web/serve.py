@@ -31,6 +31,7 @@ from typing import Any
 
 import uvicorn
 
+from bridge import runtime
 from bridge.config import Settings
 from bridge.engine.config import EngineConfig
 from bridge.engine.rest import rest_routes
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     directory: Path = args.dialplans or settings.dialplans_dir
     try:
-        asyncio.run(_serve(settings, args.host, args.port, directory))
+        runtime.run(_serve(settings, args.host, args.port, directory))
     except DialplanError as exc:
         print(f"bridge serve: not starting, the dialplans in {directory} have problems:", file=sys.stderr)
         for problem in exc.problems:
@@ -132,6 +133,8 @@ async def _serve(settings: Settings, host: str, port: int, directory: Path) -> N
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, shutdown.signalled, signum)
         loop.add_signal_handler(signal.SIGHUP, dialplans.reload_soon)
+        runtime.settle_heap()
+        log.info("event loop: %s", runtime.event_loop_kind())
         try:
             await server.serve()
         finally:

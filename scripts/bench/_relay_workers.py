@@ -6,7 +6,7 @@ every command gets exactly one reply. Every process runs a :class:`LagProbe`, so
 say how late each event loop was.
 
 Clocks: every time that crosses a process boundary is ``time.monotonic()`` (CLOCK_MONOTONIC is
-system-wide on Linux; ``loop.time()`` is the same clock). The engine mints IDs from its clock, so
+system-wide on Linux; uvloop's ``loop.time()`` is too coarse to measure with). The engine mints IDs from its clock, so
 it gets ``time.monotonic() + offset`` (a Unix-like time that never jumps) and its log times are
 converted back before they leave the process.
 
@@ -34,6 +34,7 @@ from typing import Any
 
 import _relay_profile as profile
 
+from bridge import runtime
 from bridge.config import Settings
 from bridge.engine.config import EngineConfig
 from bridge.engine.server import EngineServer, serve_engine
@@ -79,13 +80,13 @@ def pin(cpu: int, realtime: bool = False) -> None:
 
 
 def _run(main: Coroutine[Any, Any, None], profile_to: str | None) -> None:
-    """``asyncio.run(main)``, under cProfile when ``profile_to`` names a file for the stats."""
+    """``runtime.run(main)`` (uvloop, as the commands run), under cProfile when ``profile_to`` names a file."""
     if profile_to is None:
-        asyncio.run(main)
+        runtime.run(main)
         return
     profiler = cProfile.Profile()
     try:
-        profiler.runcall(asyncio.run, main)
+        profiler.runcall(runtime.run, main)
     finally:
         profiler.dump_stats(profile_to)
 
@@ -101,11 +102,10 @@ class LagProbe:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            before = loop.time()
+            before = time.monotonic()  # not loop.time(): uvloop's is in whole milliseconds
             await asyncio.sleep(_LAG_INTERVAL_S)
-            self._samples.append(loop.time() - before - _LAG_INTERVAL_S)
+            self._samples.append(time.monotonic() - before - _LAG_INTERVAL_S)
 
     def take(self) -> list[float]:
         """The overshoots (seconds) since the last call."""
@@ -160,6 +160,8 @@ async def _serve_commands(conn: Connection, probe: LagProbe, handlers: dict[str,
             loop.remove_reader(conn.fileno())
 
     loop.add_reader(conn.fileno(), readable)
+    # uvloop makes a watched descriptor non-blocking; the pipe's large replies need blocking writes.
+    os.set_blocking(conn.fileno(), True)
     try:
         while True:
             command = await inbox.get()
@@ -205,6 +207,7 @@ async def _bridge(conn: Connection, settings: Settings, mode: profile.Mode, engi
     app = create_app(settings, engine_url=engine_url, call_config=profile.call_config(mode, record=record))
     collections = GcProbe()
     gc.callbacks.append(collections)
+    runtime.settle_heap()  # as `bridge serve` does before serving
     async with serve_asgi(app) as server:
         probe = LagProbe()
         probe.start()
@@ -403,7 +406,7 @@ class _Callers:
             try:
                 await caller.start()
             except BridgeError as exc:  # a refused call is a result of the step, not a crash
-                self._failures.append(CallRecord(index, loop.time(), 0, "failed", 0, [], [], repr(exc)))
+                self._failures.append(CallRecord(index, time.monotonic(), 0, "failed", 0, [], [], repr(exc)))
                 return
             self._calls.append((index, caller))
 
@@ -412,8 +415,7 @@ class _Callers:
 
     async def hangup(self, command: tuple[Any, ...]) -> list[CallRecord]:
         """Hang up every call; the records of the step's calls."""
-        loop = asyncio.get_running_loop()
-        origins = {index: loop.time() - caller.now_ms() / 1000.0 for index, caller in self._calls}
+        origins = {index: time.monotonic() - caller.now_ms() / 1000.0 for index, caller in self._calls}
         results = await asyncio.gather(*(caller.hangup() for _, caller in self._calls))
         records = list(self._failures)
         for (index, _), result in zip(self._calls, results, strict=True):
