@@ -74,6 +74,7 @@ async def test_sigterm_drains_live_calls_refuses_new_ones_and_exits_zero(tmp_pat
     try:
         async with asyncio.timeout(30):
             await log.wait_for("Uvicorn running on")
+            assert any(line.endswith("bridge.serve: event loop: uvloop") for line in log.lines), log.lines
             assert re.search(
                 r"bridge\.serve: no OPENAI_API_KEY: using the bundled local engine at ws://127\.0\.0\.1:\d+/v1/realtime$",
                 log.lines[0],
