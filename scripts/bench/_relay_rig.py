@@ -13,14 +13,15 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import _relay_profile as profile
 from _relay_stats import CoreTimes, core_times, figures, percentiles, process_cpu_s
-from _relay_workers import CallRecord, SessionRecord, bridge_main, callers_main, engine_main
+from _relay_workers import CallRecord, SessionRecord, bridge_main, callers_main, engine_main, harness_main
 
-__all__ = ["Plan", "Rig", "Worker", "reference_loop_us"]
+__all__ = ["Channel", "Plan", "Rig", "Worker", "reference_loop_us"]
 
 _REPLY_TIMEOUT_S = 120.0
 _DRAIN_TIMEOUT_S = 30.0
@@ -29,29 +30,24 @@ _QUIET_SAMPLE_S = 0.5
 _REFERENCE_ITERATIONS = 10_000
 
 
-class Worker:
-    """One benchmark process and its command pipe."""
+class Channel:
+    """A command pipe to one role (bridge, engine, callers) in a benchmark process."""
 
-    def __init__(self, name: str, target: Any, *args: Any) -> None:
-        context = multiprocessing.get_context("spawn")
+    def __init__(self, name: str, conn: Connection, worker: Worker) -> None:
         self.name = name
-        self._conn, child = context.Pipe()
-        self.process: BaseProcess = context.Process(target=target, args=(child, *args), name=name, daemon=True)
-        self.process.start()
-        child.close()
+        self._conn = conn
+        self.worker = worker
 
     @property
     def pid(self) -> int:
-        pid = self.process.pid
-        assert pid is not None
-        return pid
+        return self.worker.pid
 
     def reply(self, timeout: float = _REPLY_TIMEOUT_S) -> Any:
         try:
             if self._conn.poll(timeout):
                 return self._conn.recv()
         except (EOFError, OSError):
-            raise SystemExit(f"relay: the {self.name} process died (exit code {self.process.exitcode})") from None
+            raise SystemExit(f"relay: the {self.name} process died (exit code {self.worker.exitcode})") from None
         raise SystemExit(f"relay: the {self.name} process did not answer within {timeout:.0f} s")
 
     def send(self, value: Any) -> None:
@@ -62,17 +58,47 @@ class Worker:
         self.send(command)
         return self.reply(timeout)
 
+    def close(self) -> None:
+        self._conn.close()
+
+
+class Worker:
+    """One benchmark process and a command pipe per role it plays (``roles``, default its name)."""
+
+    def __init__(self, name: str, target: Any, *args: Any, roles: Sequence[str] = ()) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.name = name
+        pipes = [context.Pipe() for _ in roles or (name,)]
+        children = [child for _, child in pipes]
+        self.process: BaseProcess = context.Process(target=target, args=(*children, *args), name=name, daemon=True)
+        self.process.start()
+        for child in children:
+            child.close()
+        self.channels = [Channel(role, conn, self) for role, (conn, _) in zip(roles or (name,), pipes, strict=True)]
+
+    @property
+    def pid(self) -> int:
+        pid = self.process.pid
+        assert pid is not None
+        return pid
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.process.exitcode
+
     def stop(self) -> None:
         if self.process.is_alive():
-            try:
-                self.ask("stop", timeout=10)
-            except (SystemExit, OSError, EOFError):
-                pass
+            for channel in self.channels:
+                try:
+                    channel.ask("stop", timeout=10)
+                except (SystemExit, OSError, EOFError):
+                    pass
             self.process.join(10)
         if self.process.is_alive():
             self.process.terminate()
             self.process.join()
-        self._conn.close()
+        for channel in self.channels:
+            channel.close()
 
 
 @dataclass(frozen=True)
@@ -109,8 +135,7 @@ class Plan:
 class _Usage:
     wall: float
     bridge: float
-    engine: float
-    callers: float
+    harness: dict[str, float]  # by process: "engine" and "callers", or one "harness" running both
     bridge_core: CoreTimes
     harness_cores: tuple[CoreTimes, ...]
 
@@ -122,12 +147,28 @@ class Rig:
         self.mode = mode
         self.plan = plan
         keep = 2 * max(plan.steps) + 16  # sessions of the step before stay readable until the next one starts
-        # All three import at once; the bridge then needs the engine's URL, the callers the bridge's.
-        self.engine = Worker(
-            "engine", engine_main, plan.engine_cpu, plan.realtime, keep, plan.profile_to("engine", mode)
-        )
+        # All start at once; the bridge then needs the engine's URL, the callers the bridge's.
+        if plan.engine_cpu == plan.callers_cpu:
+            harness = Worker(
+                "harness",
+                harness_main,
+                plan.engine_cpu,
+                plan.realtime,
+                keep,
+                plan.profile_to("harness", mode),
+                roles=("engine", "callers"),
+            )
+            self.engine, self.callers = harness.channels
+            self._harness = [harness]
+        else:
+            engine = Worker(
+                "engine", engine_main, plan.engine_cpu, plan.realtime, keep, plan.profile_to("engine", mode)
+            )
+            callers = Worker("callers", callers_main, plan.callers_cpu, plan.realtime, plan.profile_to("callers", mode))
+            (self.engine,), (self.callers,) = engine.channels, callers.channels
+            self._harness = [callers, engine]
         self._archive = tempfile.TemporaryDirectory(prefix="relay-archive-")
-        self.bridge = Worker(
+        bridge = Worker(
             "bridge",
             bridge_main,
             plan.bridge_cpu,
@@ -137,9 +178,9 @@ class Rig:
             self._archive.name,
             plan.profile_to("bridge", mode),
         )
-        self.callers = Worker(
-            "callers", callers_main, plan.callers_cpu, plan.realtime, plan.profile_to("callers", mode)
-        )
+        (self.bridge,) = bridge.channels
+        # Stopped in this order: the callers hang up before the bridge and the engine go.
+        self._workers = [self._harness[0], bridge, *self._harness[1:]]
         self.bridge.send(self.engine.reply())
         self.callers.send(f"ws://127.0.0.1:{self.bridge.reply()}/twilio/media")
         self.callers.reply()
@@ -148,7 +189,7 @@ class Rig:
         self._audio: dict[int, bytes] = {}
 
     def close(self) -> None:
-        for worker in (self.callers, self.bridge, self.engine):
+        for worker in self._workers:
             worker.stop()
         self._archive.cleanup()
 
@@ -156,8 +197,7 @@ class Rig:
         return _Usage(
             time.monotonic(),
             process_cpu_s(self.bridge.pid),
-            process_cpu_s(self.engine.pid),
-            process_cpu_s(self.callers.pid),
+            {worker.name: process_cpu_s(worker.pid) for worker in self._harness},
             core_times(self.plan.bridge_cpu),
             tuple(core_times(cpu) for cpu in self.plan.harness_cpus),
         )
@@ -226,8 +266,7 @@ class Rig:
             "engine_loop_lag": percentiles(lags["engine"]),
             "callers_loop_lag": percentiles(lags["callers"]),
             "harness_cpu_fraction": {
-                "engine": round((after.engine - before.engine) / wall, 3),
-                "callers": round((after.callers - before.callers) / wall, 3),
+                **{name: round((after.harness[name] - cpu) / wall, 3) for name, cpu in before.harness.items()},
                 "core_busy": round(harness_busy, 3),
             },
             "bridge_core_busy": round(_busy(before.bridge_core, after.bridge_core), 3),

@@ -19,7 +19,6 @@ The bridge keeps the collector on: its pauses are part of what is measured.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import cProfile
 import gc
@@ -33,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import _relay_profile as profile
+from _relay_callers import Chunk, LeanCallers
 
 from bridge import runtime
 from bridge.config import Settings
 from bridge.engine.config import EngineConfig
 from bridge.engine.server import EngineServer, serve_engine
 from bridge.engine.session import EngineSession
-from bridge.errors import BridgeError
-from bridge.sim.caller import Caller, CallResult
 from bridge.web.app import create_app
 from bridge.web.asgi_server import serve_asgi
 
@@ -53,6 +51,7 @@ __all__ = [
     "bridge_main",
     "callers_main",
     "engine_main",
+    "harness_main",
     "pin",
 ]
 
@@ -337,16 +336,6 @@ async def _engine(conn: Connection, keep_sessions: int) -> None:
 # -- the callers ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    """One agent audio chunk a caller received: its item, where it ends in the item, size and arrival."""
-
-    item_id: str
-    end_offset: int  # the bridge's mark: bytes of the item sent up to the end of this chunk
-    nbytes: int
-    at: float
-
-
 @dataclass
 class CallRecord:
     """One call as its caller saw it (monotonic seconds).
@@ -365,26 +354,10 @@ class CallRecord:
     failure: str | None = None
 
 
-def _chunks(result: CallResult, origin: float) -> list[Chunk]:
-    """Pair every media message with the mark the bridge sends right after it."""
-    chunks: list[Chunk] = []
-    media: tuple[float, int] | None = None
-    for message in result.received:
-        if message.event == "media":
-            payload = str(message.json["media"]["payload"])
-            media = (origin + message.at_ms / 1000.0, len(base64.b64decode(payload)))
-        elif message.event == "mark" and media is not None:
-            name = str(message.json["mark"]["name"])
-            item_id, _, rest = name.partition("@")
-            chunks.append(Chunk(item_id, int(rest.partition("#")[0]), media[1], media[0]))
-            media = None
-    return chunks
-
-
 class _Callers:
     def __init__(self, url: str) -> None:
-        self._url = url
-        self._calls: list[tuple[int, Caller]] = []
+        self._callers = LeanCallers(url)
+        self._calls: list[tuple[int, Any]] = []
         self._failures: list[CallRecord] = []
 
     async def start(self, command: tuple[Any, ...]) -> int:
@@ -396,39 +369,35 @@ class _Callers:
         the same instant, and the bursts add latency that a real load would not have.
         """
         _, count, ramp_s, seconds = command
-        loop = asyncio.get_running_loop()
-        begin = loop.time()
+        begin = time.monotonic()
 
         async def one(index: int) -> None:
             phase = (index * _GOLDEN) % 1.0 * _PHASE_SPREAD_S
-            await asyncio.sleep(max(0.0, begin + index * ramp_s / count + phase - loop.time()))
-            caller = Caller(self._url, audio=profile.caller_audio(index, seconds), seed=index)
+            await asyncio.sleep(max(0.0, begin + index * ramp_s / count + phase - time.monotonic()))
             try:
-                await caller.start()
-            except BridgeError as exc:  # a refused call is a result of the step, not a crash
+                call = await self._callers.place(profile.caller_audio(index, seconds), seed=index)
+            except OSError as exc:  # a refused call is a result of the step, not a crash
                 self._failures.append(CallRecord(index, time.monotonic(), 0, "failed", 0, [], [], repr(exc)))
                 return
-            self._calls.append((index, caller))
+            self._calls.append((index, call))
 
         await asyncio.gather(*(one(index) for index in range(count)))
         return len(self._calls)
 
     async def hangup(self, command: tuple[Any, ...]) -> list[CallRecord]:
         """Hang up every call; the records of the step's calls."""
-        origins = {index: time.monotonic() - caller.now_ms() / 1000.0 for index, caller in self._calls}
-        results = await asyncio.gather(*(caller.hangup() for _, caller in self._calls))
+        outcomes = await asyncio.gather(*(self._callers.hang_up(call, _CLOSE_WAIT_S) for _, call in self._calls))
         records = list(self._failures)
-        for (index, _), result in zip(self._calls, results, strict=True):
-            origin = origins[index]
+        for (index, _), outcome in zip(self._calls, outcomes, strict=True):
             records.append(
                 CallRecord(
                     index=index,
-                    t0=origin,
-                    frames_sent=result.frames_sent,
-                    ended_by=result.ended_by,
-                    protocol_errors=len(result.protocol_errors),
-                    chunks=_chunks(result, origin),
-                    clears=[origin + at / 1000.0 for at in result.clears],
+                    t0=outcome.t0,
+                    frames_sent=outcome.frames_sent,
+                    ended_by=outcome.ended_by,
+                    protocol_errors=len(outcome.protocol_errors),
+                    chunks=outcome.chunks,
+                    clears=outcome.clears,
                 )
             )
         self._calls, self._failures = [], []
@@ -437,19 +406,45 @@ class _Callers:
 
 
 def callers_main(conn: Connection, cpu: int, realtime: bool, profile_to: str | None) -> None:
-    """Simulated Twilio callers (``bridge.sim.caller.Caller``, real time).
+    """Simulated Twilio callers (``_relay_callers.LeanCallers``, real time).
 
     The first message on ``conn`` is the bridge's media stream URL; the reply is ``"ready"``.
     """
     pin(cpu, realtime)
     gc.disable()
-    url = conn.recv()
-    _run(_callers(conn, url), profile_to)
+    _run(_callers(conn), profile_to)
 
 
-async def _callers(conn: Connection, url: str) -> None:
+async def _callers(conn: Connection) -> None:
+    url = await asyncio.to_thread(conn.recv)  # in the harness process the engine is serving meanwhile
     probe = LagProbe()
     probe.start()
     callers = _Callers(url)
     conn.send("ready")
     await _serve_commands(conn, probe, {"start": callers.start, "hangup": callers.hangup})
+
+
+# -- the engine and the callers in one process --------------------------------------------------------
+
+
+def harness_main(
+    engine_conn: Connection,
+    callers_conn: Connection,
+    cpu: int,
+    realtime: bool,
+    keep_sessions: int,
+    profile_to: str | None,
+) -> None:
+    """The engine and the callers in one process and event loop, for when they share a core.
+
+    Two processes on one core pay a context switch for nearly every frame that crosses between
+    them through the bridge, and each wakes for its own share of the same events; one loop serves
+    both per wake-up. Each keeps its own command pipe, so the orchestrator talks to them as before.
+    """
+    pin(cpu, realtime)
+    gc.disable()
+    _run(_harness(engine_conn, callers_conn, keep_sessions), profile_to)
+
+
+async def _harness(engine_conn: Connection, callers_conn: Connection, keep_sessions: int) -> None:
+    await asyncio.gather(_engine(engine_conn, keep_sessions), _callers(callers_conn))

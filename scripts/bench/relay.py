@@ -227,9 +227,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no per-step progress on stderr")
     parser.add_argument(
         "--profile",
-        choices=("bridge", "engine", "callers"),
+        choices=("bridge", "engine", "callers", "harness"),
         default=None,
-        help="run that process under cProfile (slower: its figures are not comparable)",
+        help="run that process under cProfile (slower: its figures are not comparable); with engine and "
+        "callers on one core they are one process, 'harness'",
     )
     parser.add_argument("--profile-dir", default=".", help="where relay-ROLE-MODE.prof files go")
     args = parser.parse_args(argv)
